@@ -1,0 +1,92 @@
+"""The fault interface and the registry of kinds."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict
+
+if TYPE_CHECKING:
+    from harness.lab.base import Lab, ServiceHandle
+
+
+class NoParams(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class FaultTarget:
+    """What a fault acts on: the services and the lab that runs them."""
+
+    def __init__(self, lab: Lab, services: list[ServiceHandle]) -> None:
+        self.lab = lab
+        self.services = services
+
+
+class Fault(ABC):
+    """One fault instance on a timeline.
+
+    ``apply`` and ``revert`` are idempotent. Subclasses implement ``apply``,
+    ``revert_record`` (everything revert needs, as JSON data) and ``revert_from``
+    (revert from that data alone, given the lab when it is still reachable).
+    """
+
+    kind: ClassVar[str]
+    summary: ClassVar[str]
+    client_sees: ClassVar[str]
+    params_model: ClassVar[type[BaseModel]] = NoParams
+    # Instantaneous faults (a restart) do not need a `for` duration.
+    instantaneous: ClassVar[bool] = False
+
+    def __init__(
+        self, fault_id: str, target: FaultTarget, params: BaseModel, tag: str | None = None
+    ) -> None:
+        self.fault_id = fault_id
+        self.target = target
+        self.params = params
+        # `tag` makes names this fault creates (toxics) unique across runs on one lab.
+        self.tag = tag or fault_id
+
+    @property
+    def target_names(self) -> list[str]:
+        return [s.name for s in self.target.services]
+
+    @abstractmethod
+    def revert_record(self) -> dict[str, Any]:
+        """Everything needed to revert this fault, as JSON-serialisable data."""
+
+    @abstractmethod
+    def apply(self) -> None: ...
+
+    def revert(self) -> None:
+        type(self).revert_from(self.revert_record(), self.target.lab)
+
+    @classmethod
+    @abstractmethod
+    def revert_from(cls, record: dict[str, Any], lab: Lab | None) -> None:
+        """Revert using only ``record`` (and ``lab`` if it is reachable). Idempotent."""
+
+
+_REGISTRY: dict[str, type[Fault]] = {}
+
+
+def register(cls: type[Fault]) -> type[Fault]:
+    _REGISTRY[cls.kind] = cls
+    return cls
+
+
+def _load() -> None:
+    # Importing the modules registers their kinds.
+    import faults.network
+    import faults.process  # noqa: F401
+
+
+def kinds() -> dict[str, type[Fault]]:
+    """Every registered fault kind by name, sorted."""
+    _load()
+    return dict(sorted(_REGISTRY.items()))
+
+
+def get_kind(name: str) -> type[Fault] | None:
+    _load()
+    return _REGISTRY.get(name)

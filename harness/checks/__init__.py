@@ -1,0 +1,1 @@
+"""Checkers: pure functions of the history that return a verdict and counts."""

@@ -1,0 +1,72 @@
+"""``harness heal``: revert every fault the journal says is still applied, then stop
+every lab whose owning harness process is gone."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from faults.base import get_kind
+from harness.journal import Journal, owner_alive
+from harness.lab.base import Lab
+
+
+@dataclass
+class HealReport:
+    reverted: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)
+    labs_stopped: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed
+
+
+def _lab_from(record: dict[str, Any], journal: Journal) -> Lab | None:
+    lab = record.get("lab") or {}
+    if lab.get("backend") == "local":
+        from harness.lab.local import LocalLab
+
+        return LocalLab.from_record(lab, journal)
+    return None
+
+
+def heal(
+    journal: Journal | None = None, stop_orphan_labs: bool = True, prefix: str = ""
+) -> HealReport:
+    """Idempotent: a second call finds nothing to do. ``prefix`` limits it to the faults
+    of one run (their journal keys start with the run's tag)."""
+    journal = journal or Journal()
+    report = HealReport()
+    state = journal.state()
+    for key, rec in state.faults.items():
+        if not key.startswith(prefix):
+            continue
+        revert = rec["revert"]
+        kind = get_kind(revert["kind"])
+        lab_rec = state.labs.get(revert.get("lab_id", ""))
+        lab = _lab_from(lab_rec, journal) if lab_rec else None
+        if kind is None:
+            report.failed.append(f"{key}: unknown fault kind {revert['kind']}")
+            continue
+        try:
+            kind.revert_from(revert["record"], lab)
+        except Exception as exc:  # keep going: every other fault still gets reverted
+            report.failed.append(f"{key} ({revert['kind']}): {type(exc).__name__}: {exc}")
+            continue
+        journal.fault_reverted(key)
+        report.reverted.append(f"{key} ({revert['kind']} on {', '.join(rec['targets'])})")
+    if stop_orphan_labs:
+        for lab_id, rec in journal.state().labs.items():
+            if owner_alive(rec.get("owner")) or rec.get("lab", {}).get("persistent"):
+                continue
+            lab = _lab_from(rec, journal)
+            if lab is not None:
+                lab.down()
+            else:
+                journal.lab_down(lab_id)
+            report.labs_stopped.append(lab_id)
+    state = journal.state()
+    if not state.faults and not state.labs:
+        journal.compact()
+    return report

@@ -1,0 +1,77 @@
+"""The run's history: one JSON object per line, append-only, the source of truth.
+
+Record shapes (all times are ``time.monotonic_ns()``, which Linux keeps common to every
+process on the machine, so the load generator and the harness share one clock):
+
+* operation: ``{t_start, t_end, process, op, key, digest, type, error}`` with ``type`` one
+  of ``ok`` (acknowledged), ``fail`` (definitely did not happen), ``info`` (unknown:
+  a timeout or reset after the request was sent);
+* fault action: ``{op: "fault", action: "apply"|"revert", fault_id, kind, targets,
+  planned_ns, t_start, t_end, type, error}``;
+* run markers: ``{op: "run", t0_ns, ...}``, ``{op: "load-start"}``, ``{op: "load-stop"}``;
+* checker reads: ``{op: "final-read", values: {key: digest|null}}``,
+  ``{op: "final-scan", keys: [...]}``.
+
+Several processes append to the same file. Each writes whole lines with a single
+``write(2)`` on an ``O_APPEND`` descriptor, which Linux keeps from interleaving.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+HISTORY_FILE = "history.jsonl"
+
+
+class HistoryWriter:
+    """Appends records; ``buffer_bytes`` > 0 batches lines (the load generator's hot path)."""
+
+    def __init__(self, path: Path, buffer_bytes: int = 0) -> None:
+        self.path = path
+        self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        self._buffer: list[str] = []
+        self._buffered = 0
+        self._limit = buffer_bytes
+
+    def write(self, record: dict[str, Any]) -> None:
+        line = json.dumps(record, separators=(",", ":")) + "\n"
+        if self._limit <= 0:
+            os.write(self._fd, line.encode())
+            return
+        self._buffer.append(line)
+        self._buffered += len(line)
+        if self._buffered >= self._limit:
+            self.flush()
+
+    def flush(self) -> None:
+        if not self._buffer:
+            return
+        data = "".join(self._buffer).encode()
+        self._buffer.clear()
+        self._buffered = 0
+        view = memoryview(data)
+        while view:
+            written = os.write(self._fd, view)
+            view = view[written:]
+
+    def close(self) -> None:
+        if self._fd >= 0:
+            self.flush()
+            os.close(self._fd)
+            self._fd = -1
+
+
+def read_history(path: Path) -> Iterator[dict[str, Any]]:
+    """Every record in file order. A final line cut short by a crash is skipped."""
+    with open(path, "rb") as handle:
+        for raw in handle:
+            if not raw.endswith(b"\n"):
+                break
+            try:
+                yield json.loads(raw)
+            except json.JSONDecodeError:
+                continue

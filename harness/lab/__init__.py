@@ -1,0 +1,1 @@
+"""Labs: the real services under test, each reachable through a Toxiproxy proxy."""

@@ -1,0 +1,73 @@
+"""What every lab backend offers: named services, each reached through a Toxiproxy proxy."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    host: str
+    port: int
+
+    def __str__(self) -> str:
+        return f"{self.host}:{self.port}"
+
+
+@dataclass(frozen=True)
+class ServiceHandle:
+    """How to reach one service: ``client`` goes through Toxiproxy, ``upstream`` does not."""
+
+    name: str
+    kind: str
+    client: Endpoint
+    upstream: Endpoint
+    proxy: str
+    toxiproxy: str
+
+    def to_record(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "kind": self.kind,
+            "client": [self.client.host, self.client.port],
+            "upstream": [self.upstream.host, self.upstream.port],
+            "proxy": self.proxy,
+            "toxiproxy": self.toxiproxy,
+        }
+
+    @classmethod
+    def from_record(cls, record: dict[str, Any]) -> ServiceHandle:
+        return cls(
+            name=record["name"],
+            kind=record["kind"],
+            client=Endpoint(*record["client"]),
+            upstream=Endpoint(*record["upstream"]),
+            proxy=record["proxy"],
+            toxiproxy=record["toxiproxy"],
+        )
+
+
+class Lab(Protocol):
+    """A running set of services. Process faults act through these methods so that the
+    compose backend can implement them for containers."""
+
+    lab_id: str
+    services: dict[str, ServiceHandle]
+
+    def up(self) -> None: ...
+
+    def down(self) -> None: ...
+
+    def kill_service(self, name: str, sig: int) -> None:
+        """Send ``sig`` to the service and wait until it has exited."""
+
+    def stop_service(self, name: str, grace_s: float) -> None:
+        """Stop gracefully (SIGTERM, SIGKILL after ``grace_s``)."""
+
+    def start_service(self, name: str) -> None:
+        """Start the service again and wait until it is ready."""
+
+    def service_running(self, name: str) -> bool: ...
+
+    def to_record(self) -> dict[str, Any]: ...

@@ -1,0 +1,272 @@
+"""The local lab: real ``redis-server`` and Toxiproxy server processes on loopback.
+
+Every service gets a free loopback port, data under the run directory and one
+Toxiproxy proxy; clients only ever see the proxy's address. The lab writes its own
+description (pids, argv, ports) to the journal as soon as each process starts, so that
+``harness heal`` can stop it if the harness dies before ``down()``.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import uuid
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from harness.errors import LabError, ToxiproxyError
+from harness.lab.base import Endpoint, ServiceHandle
+from harness.lab.procs import ManagedProcess, free_port, wait_until
+from harness.lab.toxiproxy import ToxiproxyClient
+
+if TYPE_CHECKING:
+    from harness.journal import Journal
+    from harness.scenario import ServiceSpec
+
+LOOPBACK = "127.0.0.1"
+READY_DEADLINE_S = 10.0
+
+
+def find_toxiproxy_server() -> str:
+    """Locate the Toxiproxy server binary, or explain how to get one."""
+    explicit = os.environ.get("HARNESS_TOXIPROXY_BIN")
+    candidates = [explicit] if explicit else []
+    candidates.append(str(Path(__file__).resolve().parents[2] / ".bin" / "server"))
+    candidates.append(shutil.which("toxiproxy-server") or "")
+    for candidate in candidates:
+        if candidate and os.access(candidate, os.X_OK) and Path(candidate).is_file():
+            return candidate
+    raise LabError(
+        "the Toxiproxy server binary was not found: run `make setup` (it builds "
+        "github.com/Shopify/toxiproxy/v2/cmd/server@v2.12.0 into .bin/), put "
+        "toxiproxy-server on PATH, or set HARNESS_TOXIPROXY_BIN"
+        + (f" (HARNESS_TOXIPROXY_BIN={explicit} is not an executable file)" if explicit else "")
+    )
+
+
+def find_redis_server() -> str:
+    explicit = os.environ.get("HARNESS_REDIS_SERVER_BIN")
+    found = explicit or shutil.which("redis-server")
+    if not found or not os.access(found, os.X_OK):
+        raise LabError(
+            "redis-server was not found: install Redis 7 (Debian: apt-get install "
+            "redis-server), or set HARNESS_REDIS_SERVER_BIN"
+        )
+    return found
+
+
+def redis_ping(host: str, port: int, timeout_s: float = 0.2) -> bool:
+    """True when Redis answers PING with PONG (not while it is still loading its AOF)."""
+    with socket.create_connection((host, port), timeout=timeout_s) as sock:
+        sock.sendall(b"*1\r\n$4\r\nPING\r\n")
+        return sock.recv(64).startswith(b"+PONG")
+
+
+def redis_argv(binary: str, port: int, data_dir: Path, durability: str) -> list[str]:
+    argv = [
+        binary,
+        "--port",
+        str(port),
+        "--bind",
+        LOOPBACK,
+        "--dir",
+        str(data_dir),
+        "--save",
+        "",
+        "--daemonize",
+        "no",
+        "--logfile",
+        "",
+    ]
+    if durability == "off":
+        argv += ["--appendonly", "no"]
+    else:
+        argv += ["--appendonly", "yes", "--appendfsync", durability]
+    return argv
+
+
+class LocalLab:
+    """Local processes: one Toxiproxy server plus one process per service."""
+
+    backend = "local"
+
+    def __init__(
+        self,
+        root: Path,
+        services: dict[str, ServiceSpec],
+        journal: Journal | None = None,
+        ready_deadline_s: float = READY_DEADLINE_S,
+    ) -> None:
+        self.lab_id = f"local-{uuid.uuid4().hex[:12]}"
+        self.root = root
+        self.specs = services
+        self.journal = journal
+        self.ready_deadline_s = ready_deadline_s
+        self.services: dict[str, ServiceHandle] = {}
+        self.processes: dict[str, ManagedProcess] = {}
+        self.toxiproxy_proc: ManagedProcess | None = None
+        self.toxiproxy: ToxiproxyClient | None = None
+        self._down = False
+
+    # -- lifecycle -------------------------------------------------------------------
+
+    def up(self) -> None:
+        """Start everything and wait until ready; on any failure stop what started."""
+        toxiproxy_bin = find_toxiproxy_server()
+        redis_bin = find_redis_server() if self.specs else ""
+        self.root.mkdir(parents=True, exist_ok=True)
+        try:
+            self._start_toxiproxy(toxiproxy_bin)
+            for name, spec in self.specs.items():
+                self._start_service(name, spec, redis_bin)
+        except BaseException:
+            self.down()
+            raise
+
+    def _start_toxiproxy(self, binary: str) -> None:
+        port = free_port()
+        proc = ManagedProcess(
+            name="toxiproxy",
+            argv=[binary, "-host", LOOPBACK, "-port", str(port)],
+            cwd=str(self.root),
+            log_path=str(self.root / "toxiproxy.log"),
+        )
+        self.toxiproxy_proc = proc
+        proc.start()
+        self._journal()
+        client = ToxiproxyClient(LOOPBACK, port, timeout_s=1.0)
+        wait_until(
+            lambda: bool(client.version()),
+            self.ready_deadline_s,
+            f"Toxiproxy server ({binary}) on {LOOPBACK}:{port}",
+            proc,
+            on_error=(ToxiproxyError,),
+        )
+        self.toxiproxy = ToxiproxyClient(LOOPBACK, port)
+
+    def _start_service(self, name: str, spec: ServiceSpec, redis_bin: str) -> None:
+        assert self.toxiproxy is not None
+        data_dir = self.root / name
+        data_dir.mkdir(parents=True, exist_ok=True)
+        port = free_port()
+        proc = ManagedProcess(
+            name=name,
+            argv=redis_argv(redis_bin, port, data_dir, spec.durability),
+            cwd=str(data_dir),
+            log_path=str(self.root / f"{name}.log"),
+        )
+        self.processes[name] = proc
+        proc.start()
+        self._journal()
+        wait_until(
+            lambda: redis_ping(LOOPBACK, port),
+            self.ready_deadline_s,
+            f"service '{name}' (redis-server on {LOOPBACK}:{port})",
+            proc,
+        )
+        listen = self._create_proxy(name, f"{LOOPBACK}:{port}")
+        self.services[name] = ServiceHandle(
+            name=name,
+            kind=spec.kind,
+            client=listen,
+            upstream=Endpoint(LOOPBACK, port),
+            proxy=name,
+            toxiproxy=self.toxiproxy.address,
+        )
+        self._journal()
+
+    def _create_proxy(self, name: str, upstream: str) -> Endpoint:
+        assert self.toxiproxy is not None
+        last: Exception | None = None
+        # The free port can be taken between probing and binding; try a few.
+        for _ in range(5):
+            port = free_port()
+            try:
+                self.toxiproxy.create_proxy(name, f"{LOOPBACK}:{port}", upstream)
+                return Endpoint(LOOPBACK, port)
+            except ToxiproxyError as exc:
+                last = exc
+        raise LabError(f"could not create the Toxiproxy proxy for '{name}': {last}")
+
+    def down(self) -> None:
+        """Stop every process this lab started (idempotent)."""
+        if self._down:
+            return
+        for proc in reversed(list(self.processes.values())):
+            proc.stop(grace_s=5.0)
+        if self.toxiproxy_proc is not None:
+            self.toxiproxy_proc.stop(grace_s=3.0)
+        self._down = True
+        if self.journal is not None:
+            self.journal.lab_down(self.lab_id)
+
+    # -- process control (used by process faults) -----------------------------------
+
+    def _proc(self, name: str) -> ManagedProcess:
+        try:
+            return self.processes[name]
+        except KeyError:
+            raise LabError(f"the lab has no process for service '{name}'") from None
+
+    def kill_service(self, name: str, sig: int) -> None:
+        proc = self._proc(name)
+        proc.send(sig)
+        if not proc.wait_exit(10.0):
+            raise LabError(f"service '{name}' did not exit within 10 s of signal {sig}")
+
+    def stop_service(self, name: str, grace_s: float) -> None:
+        self._proc(name).stop(grace_s=grace_s, sig=signal.SIGTERM)
+
+    def start_service(self, name: str) -> None:
+        proc = self._proc(name)
+        if proc.alive():
+            return
+        proc.start()
+        self._journal()
+        upstream = self.services[name].upstream if name in self.services else None
+        if upstream is not None:
+            wait_until(
+                lambda: redis_ping(upstream.host, upstream.port),
+                self.ready_deadline_s,
+                f"service '{name}' restarting",
+                proc,
+            )
+
+    def service_running(self, name: str) -> bool:
+        return self._proc(name).alive()
+
+    # -- persistence -----------------------------------------------------------------
+
+    def to_record(self) -> dict[str, Any]:
+        return {
+            "lab_id": self.lab_id,
+            "backend": self.backend,
+            "root": str(self.root),
+            "toxiproxy": self.toxiproxy.address if self.toxiproxy else None,
+            "toxiproxy_process": self.toxiproxy_proc.to_record() if self.toxiproxy_proc else None,
+            "processes": {n: p.to_record() for n, p in self.processes.items()},
+            "services": {n: s.to_record() for n, s in self.services.items()},
+        }
+
+    @classmethod
+    def from_record(cls, record: dict[str, Any], journal: Journal | None = None) -> LocalLab:
+        """Rebuild a handle on a lab started by another (possibly dead) harness process."""
+        lab = cls(Path(record["root"]), {}, journal)
+        lab.lab_id = record["lab_id"]
+        if record.get("toxiproxy"):
+            lab.toxiproxy = ToxiproxyClient.from_address(record["toxiproxy"])
+        if record.get("toxiproxy_process"):
+            lab.toxiproxy_proc = ManagedProcess.from_record(record["toxiproxy_process"])
+        lab.processes = {
+            n: ManagedProcess.from_record(p) for n, p in record.get("processes", {}).items()
+        }
+        lab.services = {
+            n: ServiceHandle.from_record(s) for n, s in record.get("services", {}).items()
+        }
+        return lab
+
+    def _journal(self) -> None:
+        if self.journal is not None:
+            self.journal.lab_up(self.to_record())

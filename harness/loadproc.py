@@ -1,0 +1,115 @@
+"""Runs the load generator as a child process and follows its progress lines."""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import json
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from harness.errors import LabError
+
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> None:
+    # If the harness is SIGKILLed, the kernel sends the load generator SIGTERM.
+    with contextlib.suppress(OSError):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+class LoadGenerator:
+    def __init__(self, run_dir: Path, config: dict[str, Any]) -> None:
+        self.run_dir = run_dir
+        self.config = config
+        self.proc: subprocess.Popen[str] | None = None
+        self.ready = threading.Event()
+        self.done = threading.Event()
+        self.totals: dict[str, int] = {}
+        self.last_tick: dict[str, Any] = {}
+        self._reader: threading.Thread | None = None
+
+    def start(self, ready_deadline_s: float = 60.0) -> None:
+        config_path = self.run_dir / "loadgen.json"
+        config_path.write_text(json.dumps(self.config, indent=2))
+        log = open(self.run_dir / "loadgen.log", "ab")  # noqa: SIM115 - owned by the child
+        try:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "harness.workloads.loadgen", str(config_path)],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=log,
+                text=True,
+                start_new_session=True,
+                preexec_fn=_die_with_parent,
+            )
+        finally:
+            log.close()
+        self._reader = threading.Thread(target=self._read, name="loadgen-reader", daemon=True)
+        self._reader.start()
+        if not self.ready.wait(ready_deadline_s):
+            self.stop()
+            raise LabError(self._failure("the load generator did not become ready"))
+
+    def _read(self) -> None:
+        assert self.proc is not None and self.proc.stdout is not None
+        for line in self.proc.stdout:
+            try:
+                event = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            kind = event.get("ev")
+            if kind == "ready":
+                self.ready.set()
+            elif kind == "tick":
+                self.last_tick = event
+            elif kind == "done":
+                self.totals = {k: event[k] for k in ("ok", "fail", "info")}
+                self.done.set()
+        # EOF: the process ended; wake anyone still waiting.
+        self.ready.set()
+        self.done.set()
+
+    def go(self, t0_ns: int, stop_ns: int) -> None:
+        assert self.proc is not None and self.proc.stdin is not None
+        if self.proc.poll() is not None:
+            raise LabError(self._failure("the load generator exited before the start"))
+        self.proc.stdin.write(json.dumps({"t0_ns": t0_ns, "stop_ns": stop_ns}) + "\n")
+        self.proc.stdin.flush()
+
+    def wait(self, timeout_s: float) -> bool:
+        return self.done.wait(timeout_s)
+
+    def stop(self, grace_s: float = 5.0) -> None:
+        """SIGTERM (the generator stops its users and flushes), SIGKILL after ``grace_s``."""
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(grace_s)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(5.0)
+
+    def close(self) -> None:
+        self.stop()
+        if self._reader is not None:
+            self._reader.join(timeout=2.0)
+        if self.proc is not None and self.proc.stdin is not None:
+            with contextlib.suppress(OSError):
+                self.proc.stdin.close()
+
+    def _failure(self, what: str) -> str:
+        time.sleep(0.1)
+        try:
+            tail = (self.run_dir / "loadgen.log").read_text(errors="replace").strip()
+        except OSError:
+            tail = ""
+        tail = "\n".join(tail.splitlines()[-10:])
+        return what + (f"; loadgen.log ends with:\n{tail}" if tail else "")

@@ -1,0 +1,122 @@
+"""Turns a run directory's history into ``result.json`` and ``timeseries.csv``.
+
+Everything here is a function of the history file and the scenario, so an old run
+directory can be analysed again (``harness report`` will build on this).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from harness.checks.integrity import check_integrity
+from harness.history import HISTORY_FILE, read_history
+from harness.recovery import Completions, analyse_faults, fault_times
+from harness.scenario import Scenario
+from harness.slo import evaluate_slo
+from harness.windows import WindowSeries, new_histogram, percentile_ms, record_latency
+
+
+def iso(ts: float) -> str:
+    return datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def analyse(run_dir: Path, scenario: Scenario, errors: list[str]) -> dict[str, Any]:
+    records = list(read_history(run_dir / HISTORY_FILE))
+    header = next((r for r in records if r.get("op") == "run"), None)
+    if header is None:
+        raise ValueError(f"{run_dir / HISTORY_FILE}: no run record")
+    t0_ns = header["t0_ns"]
+    end = next((r for r in records if r.get("op") == "run-end"), {})
+    load_end_s = scenario.duration
+
+    series = WindowSeries(t0_ns, scenario.recovery.window, load_end_s)
+    overall = new_histogram()
+    counts = {"ok": 0, "fail": 0, "info": 0}
+    ends: list[tuple[float, bool]] = []
+    for rec in records:
+        if rec.get("op") in ("set", "get"):
+            series.add(rec["t_start"], rec["t_end"], rec["type"])
+            counts[rec["type"]] += 1
+            ends.append(((rec["t_end"] - t0_ns) / 1e9, rec["type"] == "ok"))
+            if rec["type"] == "ok":
+                record_latency(overall, rec["t_end"] - rec["t_start"])
+    ops = sum(counts.values())
+
+    faults = fault_times(records, t0_ns)
+    baseline, fault_rows = analyse_faults(
+        series, Completions.from_ops(ends), faults, scenario.recovery, load_end_s
+    )
+    checks: dict[str, dict[str, Any]] = {}
+    if scenario.checks.integrity is not None:
+        checks["integrity"] = check_integrity(records)
+    slo = evaluate_slo(scenario.slo, baseline, fault_rows, checks)
+
+    fault_errors = [f"fault {r['id']}: {r['error']}" for r in fault_rows if r.get("error")]
+    all_errors = errors + [e for e in fault_errors if e not in errors]
+    verdicts = [row["verdict"] for row in slo] + [c["verdict"] for c in checks.values()]
+    if all_errors:
+        status = "error"
+    elif all(v == "pass" for v in verdicts):
+        status = "pass"
+    else:
+        status = "fail"
+
+    write_timeseries(run_dir / "timeseries.csv", series, last_index=len(series.windows) - 1)
+    return {
+        "scenario": scenario.name,
+        "status": status,
+        "started_at": iso(header["wall"]),
+        "ended_at": iso(end.get("wall", header["wall"] + load_end_s)),
+        "duration_s": load_end_s,
+        "workload": {
+            "name": scenario.load.workload,
+            "users": scenario.load.users,
+            "ops": ops,
+            **counts,
+            "throughput_ops_s": round(counts["ok"] / load_end_s, 1) if load_end_s else 0.0,
+            "p50_ms": percentile_ms(overall, 50),
+            "p95_ms": percentile_ms(overall, 95),
+            "p99_ms": percentile_ms(overall, 99),
+        },
+        "baseline": baseline.to_dict(),
+        "faults": fault_rows,
+        "checks": checks,
+        "slo": slo,
+        "errors": all_errors,
+    }
+
+
+def write_timeseries(path: Path, series: WindowSeries, last_index: int) -> None:
+    with open(path, "w", newline="") as handle:
+        out = csv.writer(handle)
+        out.writerow(
+            ["t_s", "ok", "fail", "info", "ops_s", "error_rate", "p50_ms", "p95_ms", "p99_ms"]
+        )
+        for w in series.windows[: last_index + 1]:
+            out.writerow(
+                [
+                    f"{w.start_s:.3f}",
+                    w.ok,
+                    w.fail,
+                    w.info,
+                    f"{w.total / series.window_s:.1f}",
+                    f"{w.error_rate:.4f}",
+                    _fmt(w.p(50)),
+                    _fmt(w.p(95)),
+                    _fmt(w.p(99)),
+                ]
+            )
+
+
+def _fmt(value: float | None) -> str:
+    return "" if value is None else f"{value:.3f}"
+
+
+def write_result(path: Path, result: dict[str, Any]) -> None:
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(result, indent=2) + "\n")
+    tmp.replace(path)

@@ -1,0 +1,222 @@
+"""One chaos run: lab up -> load -> faults on the timeline -> heal -> checks -> lab down.
+
+Fault revert and lab teardown always happen, in ``finally``; SIGINT and SIGTERM are
+turned into ``Interrupted`` once, and further signals are ignored while cleaning up so
+that a second Ctrl-C cannot cut a revert short.
+"""
+
+from __future__ import annotations
+
+import signal
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+from harness.checks.collect import final_read, written_keys
+from harness.errors import EXIT_INTERRUPTED, HarnessError, Interrupted
+from harness.heal import HealReport, heal
+from harness.history import HISTORY_FILE, HistoryWriter, read_history
+from harness.journal import Journal
+from harness.lab.local import LocalLab
+from harness.loadproc import LoadGenerator
+from harness.progress import Progress
+from harness.result import analyse, write_result
+from harness.scenario import Scenario
+from harness.timeline import Nemesis, build_events, sleep_until
+
+START_MARGIN_S = 0.05
+
+
+@dataclass
+class RunOutcome:
+    run_dir: Path
+    result: dict[str, Any] | None
+    exit_code: int
+    healed_before: HealReport | None = None
+    errors: list[str] = field(default_factory=list)
+
+
+class _Signals:
+    """SIGINT/SIGTERM -> ``Interrupted`` in the main thread, at most once."""
+
+    def __init__(self) -> None:
+        self.received: int | None = None
+        self.shielded = False
+
+    def handler(self, signum: int, frame: FrameType | None) -> None:
+        first = self.received is None
+        self.received = self.received or signum
+        if first and not self.shielded:
+            raise Interrupted(f"interrupted by {signal.Signals(signum).name}")
+
+    @contextmanager
+    def installed(self) -> Iterator[_Signals]:
+        previous = {s: signal.signal(s, self.handler) for s in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            yield self
+        finally:
+            for s, h in previous.items():
+                signal.signal(s, h)
+
+
+def default_run_dir(scenario: Scenario, base: Path = Path("runs")) -> Path:
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    path = base / f"{stamp}-{scenario.name}"
+    suffix = 1
+    while path.exists():
+        suffix += 1
+        path = base / f"{stamp}-{scenario.name}-{suffix}"
+    return path
+
+
+def run_scenario(
+    scenario: Scenario,
+    run_dir: Path,
+    progress: Progress,
+    journal: Journal | None = None,
+) -> RunOutcome:
+    journal = journal or Journal()
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / "scenario.json").write_text(scenario.model_dump_json(indent=2, by_alias=True))
+    healed = heal(journal)
+    for line in healed.reverted:
+        progress.note(f"healed a fault left by an earlier run: {line}")
+    signals = _Signals()
+    errors: list[str] = []
+    interrupted: Interrupted | None = None
+    with signals.installed():
+        try:
+            _run(scenario, run_dir, progress, journal, signals, errors)
+        except Interrupted as exc:
+            interrupted = exc
+    progress.close()
+    if interrupted is not None:
+        return RunOutcome(run_dir, None, EXIT_INTERRUPTED, healed, [str(interrupted)])
+    result = analyse(run_dir, scenario, errors)
+    result["run_dir"] = str(run_dir)
+    write_result(run_dir / "result.json", result)
+    code = {"pass": 0, "fail": 1}.get(result["status"], 3)
+    return RunOutcome(run_dir, result, code, healed, errors)
+
+
+def _run(
+    scenario: Scenario,
+    run_dir: Path,
+    progress: Progress,
+    journal: Journal,
+    signals: _Signals,
+    errors: list[str],
+) -> None:
+    run_tag = uuid.uuid4().hex[:8]
+    phase = scenario.phases()[0]
+    lab = LocalLab(run_dir / "lab", dict(scenario.lab.services), journal)
+    history = HistoryWriter(run_dir / HISTORY_FILE)
+    loadgen: LoadGenerator | None = None
+    nemesis: Nemesis | None = None
+    try:
+        progress.note(f"lab: starting {', '.join(scenario.lab.services)} behind Toxiproxy")
+        lab.up()
+        target = lab.services[phase.load.target]
+        params = scenario.workload_params()
+        loadgen = LoadGenerator(
+            run_dir,
+            {
+                "host": target.client.host,
+                "port": target.client.port,
+                "params": params.model_dump(),
+                "seed": scenario.seed,
+                "key_prefix": run_tag,
+                "history": str(run_dir / HISTORY_FILE),
+                "users": phase.load.users,
+                "spawn_rate": phase.load.spawn_rate,
+            },
+        )
+        loadgen.start()
+        t0_ns = time.monotonic_ns() + int(START_MARGIN_S * 1e9)
+        stop_ns = t0_ns + int(phase.duration_s * 1e9)
+        history.write(
+            {
+                "op": "run",
+                "t0_ns": t0_ns,
+                "wall": time.time() + START_MARGIN_S,
+                "scenario": scenario.name,
+                "run_tag": run_tag,
+                "lab": lab.to_record(),
+            }
+        )
+        loadgen.go(t0_ns, stop_ns)
+        nemesis = Nemesis(lab, journal, history, t0_ns, run_tag)
+        progress.note(
+            f"load: {phase.load.users} {phase.load.workload} users for {phase.duration_s:g}s; "
+            f"{len(phase.faults)} faults scheduled"
+        )
+
+        def tick() -> None:
+            assert nemesis is not None and loadgen is not None
+            elapsed = (time.monotonic_ns() - t0_ns) / 1e9
+            active = [f"{pf.fault_id} {pf.kind}" for _, pf in nemesis.active.values()]
+            progress.update(elapsed, active, loadgen.last_tick)
+
+        for event in build_events(phase.faults, t0_ns):
+            sleep_until(event.at_ns, tick)
+            nemesis.execute(event)
+            if event.action == "apply":
+                progress.note(
+                    f"{(event.at_ns - t0_ns) / 1e9:6.1f}s  apply  {event.fault.kind} "
+                    f"-> {', '.join(event.fault.targets)} ({event.fault.fault_id})"
+                )
+            else:
+                progress.note(
+                    f"{(event.at_ns - t0_ns) / 1e9:6.1f}s  revert {event.fault.kind} "
+                    f"({event.fault.fault_id})"
+                )
+        sleep_until(stop_ns, tick)
+        # The generator stops itself at stop_ns; give its users their stop timeout.
+        if not loadgen.wait(params.op_timeout * 2 + 15.0):  # type: ignore[attr-defined]
+            errors.append("the load generator did not stop in time; it was terminated")
+        history.write({"op": "run-end", "t_end": time.monotonic_ns(), "wall": time.time()})
+    finally:
+        signals.shielded = True
+        if nemesis is not None:
+            nemesis.revert_all()
+            errors.extend(nemesis.errors)
+        # Anything journaled but not yet in the nemesis's hands (a signal between the
+        # journal write and the apply) is reverted from the journal.
+        leftover = heal(journal, stop_orphan_labs=False, prefix=f"{run_tag}/")
+        errors.extend(f"revert failed: {f}" for f in leftover.failed)
+        if loadgen is not None:
+            loadgen.close()
+        try:
+            if signals.received is None and lab.services and scenario.checks.integrity:
+                _collect_integrity(scenario, run_dir, lab, history, run_tag)
+        finally:
+            lab.down()
+            history.close()
+
+
+def _collect_integrity(
+    scenario: Scenario, run_dir: Path, lab: LocalLab, history: HistoryWriter, run_tag: str
+) -> None:
+    assert scenario.checks.integrity is not None
+    records = list(read_history(run_dir / HISTORY_FILE))
+    keys = written_keys(records)
+    attempted = {r["key"] for r in records if r.get("op") == "set"}
+    target = lab.services[scenario.load.target]
+    final_read(
+        target.client,
+        keys,
+        attempted,
+        run_tag,
+        history,
+        scenario.checks.integrity.final_read_deadline,
+    )
+
+
+def describe_error(exc: HarnessError) -> str:
+    return str(exc)

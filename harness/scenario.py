@@ -1,0 +1,323 @@
+"""Scenario files: YAML behind typed models, with errors that point at ``file:line``.
+
+A scenario today is one phase: ``load`` runs for ``duration`` while ``timeline`` applies
+and reverts faults. Multi-step scenarios will add a ``steps:`` list whose items carry
+their own ``name``, ``duration``, ``load`` and ``timeline`` (mutually exclusive with the
+top-level ones); ``Scenario.phases()`` is the seam the runner already iterates over, so
+existing single-phase files keep their meaning.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from harness.errors import ScenarioError
+from harness.units import Duration, format_duration
+from harness.workloads.params import WORKLOAD_SERVICE_KINDS, WORKLOADS
+from harness.yamlmarks import Path_, YamlProblem, line_for, load_with_marks
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+class RedisServiceSpec(_Model):
+    kind: Literal["redis"] = "redis"
+    durability: Literal["off", "always", "everysec", "no"] = Field(
+        "everysec",
+        description="AOF fsync policy: always | everysec | no, or off (no AOF at all)",
+    )
+
+
+ServiceSpec = RedisServiceSpec
+
+
+def _default_services() -> dict[str, ServiceSpec]:
+    return {"redis": RedisServiceSpec()}
+
+
+class LabSpec(_Model):
+    backend: Literal["local"] = "local"
+    services: dict[str, ServiceSpec] = Field(default_factory=_default_services)
+
+
+class LoadSpec(_Model):
+    workload: Literal["redis.kv"]
+    target: str = "redis"
+    users: int = Field(10, ge=1, le=10_000)
+    spawn_rate: float = Field(10.0, gt=0, le=10_000)
+    params: dict[str, Any] = Field(default_factory=dict)
+
+
+class TimelineEntry(_Model):
+    id: str | None = Field(None, pattern=r"^[A-Za-z0-9_.-]{1,40}$")
+    at: Duration
+    for_: Duration | None = Field(None, alias="for")
+    fault: str
+    target: str | list[str] = "redis"
+    params: dict[str, Any] = Field(default_factory=dict)
+
+    @property
+    def targets(self) -> list[str]:
+        return [self.target] if isinstance(self.target, str) else list(self.target)
+
+
+class RecoverySpec(_Model):
+    """How windows are judged healthy, against a baseline taken before the first fault."""
+
+    window: Duration = Field(0.1, gt=0, le=10)
+    healthy_for: Duration = Field(1.0, gt=0)
+    warmup: Duration = Field(1.0, ge=0, description="start of the run left out of the baseline")
+    min_throughput_ratio: float = Field(0.5, gt=0, le=1)
+    max_error_rate: float = Field(0.01, ge=0, le=1)
+    p95_factor: float = Field(3.0, ge=1)
+    p95_floor_ms: float = Field(5.0, ge=0)
+
+
+class SloSpec(_Model):
+    baseline_error_rate_max: float | None = Field(None, ge=0, le=1)
+    baseline_p95_ms_max: float | None = Field(None, gt=0)
+    baseline_p99_ms_max: float | None = Field(None, gt=0)
+    time_to_recover_s_max: float | None = Field(None, gt=0)
+    integrity: Literal["pass"] | None = None
+
+
+class IntegrityCheckSpec(_Model):
+    final_read_deadline: Duration = Field(15.0, gt=0)
+
+
+class ChecksSpec(_Model):
+    integrity: IntegrityCheckSpec | None = None
+
+
+class Scenario(_Model):
+    name: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]{1,80}$")]
+    description: str = ""
+    seed: int = 0
+    lab: LabSpec = Field(default_factory=LabSpec)
+    duration: Duration = Field(gt=0, le=7 * 24 * 3600)
+    load: LoadSpec
+    timeline: list[TimelineEntry] = Field(default_factory=list)
+    checks: ChecksSpec = Field(default_factory=ChecksSpec)
+    recovery: RecoverySpec = Field(default_factory=RecoverySpec)
+    slo: SloSpec = Field(default_factory=SloSpec)
+
+    def phases(self) -> list[Phase]:
+        return [Phase("main", self.duration, self.load, tuple(self.plan()))]
+
+    def plan(self) -> list[PlannedFault]:
+        """Timeline entries resolved: ids assigned, revert times computed, params typed."""
+        from faults.base import get_kind
+
+        out = []
+        for index, entry in enumerate(self.timeline, start=1):
+            kind = get_kind(entry.fault)
+            assert kind is not None  # checked by load_scenario
+            params = kind.params_model.model_validate(entry.params)
+            length = entry.for_ if entry.for_ is not None else 0.0
+            out.append(
+                PlannedFault(
+                    fault_id=entry.id or f"f{index}",
+                    kind=entry.fault,
+                    targets=tuple(entry.targets),
+                    at_s=entry.at,
+                    for_s=length,
+                    params=params,
+                )
+            )
+        return out
+
+    def workload_params(self) -> BaseModel:
+        return WORKLOADS[self.load.workload].model_validate(self.load.params)
+
+
+@dataclass(frozen=True)
+class PlannedFault:
+    fault_id: str
+    kind: str
+    targets: tuple[str, ...]
+    at_s: float
+    for_s: float
+    params: BaseModel
+
+    @property
+    def revert_at_s(self) -> float:
+        return self.at_s + self.for_s
+
+
+@dataclass(frozen=True)
+class Phase:
+    name: str
+    duration_s: float
+    load: LoadSpec
+    faults: tuple[PlannedFault, ...]
+
+
+# -- loading and validation ------------------------------------------------------------
+
+
+def load_scenario(path: str | Path) -> Scenario:
+    """Read, parse and validate a scenario file; ``ScenarioError`` lists every problem."""
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise ScenarioError(str(path), [f"{path}: cannot read the file: {exc.strerror}"]) from None
+    return parse_scenario(text, str(path))
+
+
+def parse_scenario(text: str, filename: str) -> Scenario:
+    try:
+        data, marks = load_with_marks(text)
+    except YamlProblem as exc:
+        raise ScenarioError(filename, [f"{filename}:{exc.line}: {exc.message}"]) from None
+    if not isinstance(data, dict):
+        raise ScenarioError(
+            filename, [f"{filename}:1: expected a mapping of scenario fields (name, load, ...)"]
+        )
+
+    def at(loc: Path_, message: str) -> str:
+        where = ".".join(str(p) for p in loc) or "(top level)"
+        return f"{filename}:{line_for(marks, loc)}: {where}: {message}"
+
+    try:
+        scenario = Scenario.model_validate(data)
+    except ValidationError as exc:
+        raise ScenarioError(filename, _explain(exc, (), at)) from None
+    problems = _cross_check(scenario, at)
+    if problems:
+        raise ScenarioError(filename, problems)
+    return scenario
+
+
+def _explain(
+    exc: ValidationError, prefix: Path_, at: Any, root: type[BaseModel] | None = None
+) -> list[str]:
+    problems = []
+    for err in exc.errors():
+        loc: Path_ = (*prefix, *(p for p in err["loc"] if not _is_union_tag(p)))
+        loc = tuple("for" if p == "for_" else p for p in loc)
+        kind = err["type"]
+        if kind == "missing":
+            problems.append(at(loc[:-1], f"missing required field '{loc[-1]}'"))
+        elif kind == "extra_forbidden":
+            allowed = _allowed_fields(root or Scenario, err["loc"][:-1])
+            hint = f" (expected one of: {', '.join(allowed)})" if allowed else ""
+            problems.append(at(loc, f"unknown field '{loc[-1]}'{hint}"))
+        else:
+            message = err["msg"].replace("Input should be", "expected").replace("Value error, ", "")
+            got = err.get("input")
+            if not isinstance(got, dict | list):
+                message += f", got {got!r}"
+            problems.append(at(loc, message))
+    return problems
+
+
+def _is_union_tag(part: Any) -> bool:
+    # pydantic inserts the member type name into locations inside unions.
+    return isinstance(part, str) and ("[" in part or part in {"str", "list", "float", "int"})
+
+
+def _allowed_fields(root: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:
+    model: Any = root
+    for part in loc:
+        if isinstance(part, int) or model is None:
+            continue
+        field = model.model_fields.get("for_" if part == "for" else part)
+        if field is None:
+            return []
+        annotation = field.annotation
+        model = _model_in(annotation)
+    if model is None:
+        return []
+    return [f.alias or name for name, f in model.model_fields.items()]
+
+
+def _model_in(annotation: Any) -> Any:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in getattr(annotation, "__args__", ()) or ():
+        found = _model_in(arg)
+        if found is not None:
+            return found
+    return None
+
+
+def _cross_check(s: Scenario, at: Any) -> list[str]:
+    """Checks that span fields: targets exist, faults are known and fit the duration."""
+    from faults.base import get_kind, kinds
+
+    problems: list[str] = []
+    services = s.lab.services
+    if s.load.target not in services:
+        problems.append(
+            at(
+                ("load", "target"),
+                f"no lab service named '{s.load.target}' "
+                f"(services: {', '.join(services) or 'none'})",
+            )
+        )
+    elif services[s.load.target].kind != WORKLOAD_SERVICE_KINDS[s.load.workload]:
+        problems.append(
+            at(
+                ("load", "target"),
+                f"workload {s.load.workload} needs a "
+                f"{WORKLOAD_SERVICE_KINDS[s.load.workload]} service",
+            )
+        )
+    try:
+        WORKLOADS[s.load.workload].model_validate(s.load.params)
+    except ValidationError as exc:
+        problems += _explain(exc, ("load", "params"), at, WORKLOADS[s.load.workload])
+
+    seen_ids: dict[str, int] = {}
+    for index, entry in enumerate(s.timeline):
+        here = ("timeline", index)
+        kind = get_kind(entry.fault)
+        if kind is None:
+            problems.append(
+                at(
+                    (*here, "fault"),
+                    f"unknown fault kind '{entry.fault}' (known: {', '.join(kinds())})",
+                )
+            )
+            continue
+        for name in entry.targets:
+            if name not in services:
+                problems.append(
+                    at(
+                        (*here, "target"),
+                        f"no lab service named '{name}' "
+                        f"(services: {', '.join(services) or 'none'})",
+                    )
+                )
+        try:
+            kind.params_model.model_validate(entry.params)
+        except ValidationError as exc:
+            problems += _explain(exc, (*here, "params"), at, kind.params_model)
+        if entry.for_ is None and not kind.instantaneous:
+            problems.append(
+                at(
+                    here,
+                    f"missing required field 'for' (how long {entry.fault} "
+                    "stays applied, e.g. for: 5s)",
+                )
+            )
+        end = entry.at + (entry.for_ or 0.0)
+        if end > s.duration:
+            problems.append(
+                at(
+                    (*here, "at"),
+                    f"fault ends at {format_duration(end)}, after "
+                    f"the scenario's duration {format_duration(s.duration)}",
+                )
+            )
+        fault_id = entry.id or f"f{index + 1}"
+        if fault_id in seen_ids:
+            problems.append(at((*here, "id"), f"duplicate fault id '{fault_id}'"))
+        seen_ids[fault_id] = index
+    return problems

@@ -1,0 +1,89 @@
+"""The terminal summary of a run: workload, faults, checks and SLOs as plain tables."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def _table(headers: list[str], rows: list[list[str]]) -> list[str]:
+    widths = [
+        max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(headers)
+    ]
+    line = "  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True))
+    out = [line, "  ".join("-" * w for w in widths)]
+    out += ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) for r in rows]
+    return out
+
+
+def _v(value: Any, unit: str = "") -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.3f}".rstrip("0").rstrip(".") + unit
+    return f"{value}{unit}"
+
+
+def render_summary(result: dict[str, Any]) -> str:
+    w = result["workload"]
+    b = result.get("baseline", {})
+    lines = [
+        f"scenario {result['scenario']}: {result['status'].upper()}",
+        f"run directory: {result.get('run_dir', '-')}",
+        "",
+        f"workload {w['name']}: {w['ops']} ops ({w['ok']} ok, {w['fail']} fail, {w['info']} info), "
+        f"{_v(w['throughput_ops_s'])} acked ops/s, p50 {_v(w['p50_ms'], 'ms')}, "
+        f"p95 {_v(w['p95_ms'], 'ms')}, p99 {_v(w['p99_ms'], 'ms')}",
+        f"baseline ({_v(b.get('start_s'), 's')}-{_v(b.get('end_s'), 's')}): "
+        f"{_v(b.get('throughput_ops_s'))} ops/s, error rate {_v(b.get('error_rate'))}, "
+        f"p95 {_v(b.get('p95_ms'), 'ms')}",
+        "",
+        "faults",
+    ]
+    rows = []
+    for f in result["faults"]:
+        target = f["target"] if isinstance(f["target"], str) else ",".join(f["target"])
+        recover = "never (censored)" if f["censored"] else _v(f["time_to_recover_s"], "s")
+        rows.append(
+            [
+                f["id"],
+                f["kind"],
+                target,
+                _v(f["applied_at_s"], "s"),
+                _v(f["reverted_at_s"], "s"),
+                _v(f["time_to_impact_s"], "s"),
+                _v(f["availability"]),
+                recover,
+            ]
+        )
+    lines += _table(
+        [
+            "id",
+            "kind",
+            "target",
+            "applied",
+            "reverted",
+            "impact after",
+            "availability",
+            "recovered after",
+        ],
+        rows,
+    )
+    lines += ["", "checks"]
+    rows = []
+    for name, c in result["checks"].items():
+        counts = ", ".join(f"{k} {v}" for k, v in c.items() if k not in ("verdict", "examples"))
+        rows.append([name, c["verdict"].upper(), counts])
+    lines += _table(["check", "verdict", "counts"], rows) if rows else ["  (none)"]
+    for name, c in result["checks"].items():
+        for kind, keys in c.get("examples", {}).items():
+            lines.append(f"  {name} {kind}: {', '.join(keys[:5])}")
+    lines += ["", "slo"]
+    rows = [
+        [s["name"], s["threshold"], _v(s["observed"]), s["verdict"].upper()] for s in result["slo"]
+    ]
+    lines += (
+        _table(["objective", "threshold", "observed", "verdict"], rows) if rows else ["  (none)"]
+    )
+    if result.get("errors"):
+        lines += ["", "errors"] + [f"  {e}" for e in result["errors"]]
+    return "\n".join(lines)

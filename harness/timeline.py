@@ -1,0 +1,158 @@
+"""The schedule: apply and revert faults at planned monotonic times.
+
+``Nemesis`` owns the fault instances of one run. Before each apply it journals (and
+fsyncs) the revert; it records every action with planned and actual times in the
+history; ``revert_all`` undoes whatever is still applied and is called from
+``finally`` by the runner.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from faults.base import Fault, FaultTarget, get_kind
+from harness.errors import Interrupted
+from harness.history import HistoryWriter
+from harness.journal import Journal
+from harness.lab.base import Lab
+from harness.scenario import PlannedFault
+
+REVERT_ATTEMPTS = 3
+
+
+@dataclass(frozen=True)
+class Event:
+    at_ns: int
+    action: str  # "apply" | "revert"
+    fault: PlannedFault
+
+
+def build_events(plan: list[PlannedFault] | tuple[PlannedFault, ...], t0_ns: int) -> list[Event]:
+    """Apply and revert events in time order; at equal times reverts come first."""
+    events = []
+    for pf in plan:
+        events.append(Event(t0_ns + int(pf.at_s * 1e9), "apply", pf))
+        events.append(Event(t0_ns + int(pf.revert_at_s * 1e9), "revert", pf))
+    order = {"revert": 0, "apply": 1}
+    return sorted(events, key=lambda e: (e.at_ns, order[e.action]))
+
+
+def sleep_until(deadline_ns: int, on_tick: Callable[[], None] | None = None) -> None:
+    """Sleep until ``deadline_ns`` on the monotonic clock, calling ``on_tick`` about every
+    0.25 s meanwhile. The last stretch is one ``sleep`` aimed at the deadline."""
+    next_tick = time.monotonic_ns()
+    while True:
+        now = time.monotonic_ns()
+        if now >= deadline_ns:
+            return
+        if on_tick is not None and now >= next_tick:
+            on_tick()
+            next_tick = now + 250_000_000
+        until = deadline_ns if on_tick is None else min(deadline_ns, next_tick)
+        time.sleep(max(until - time.monotonic_ns(), 0) / 1e9)
+
+
+class Nemesis:
+    def __init__(
+        self,
+        lab: Lab,
+        journal: Journal,
+        history: HistoryWriter,
+        t0_ns: int,
+        run_tag: str,
+    ) -> None:
+        self.lab = lab
+        self.journal = journal
+        self.history = history
+        self.t0_ns = t0_ns
+        self.run_tag = run_tag
+        self.active: dict[str, tuple[Fault, PlannedFault]] = {}
+        self.errors: list[str] = []
+
+    def key(self, fault_id: str) -> str:
+        return f"{self.run_tag}/{fault_id}"
+
+    def instantiate(self, pf: PlannedFault) -> Fault:
+        kind = get_kind(pf.kind)
+        assert kind is not None
+        services = [self.lab.services[name] for name in pf.targets]
+        return kind(
+            pf.fault_id,
+            FaultTarget(self.lab, services),
+            pf.params,
+            tag=f"{self.run_tag}-{pf.fault_id}",
+        )
+
+    def execute(self, event: Event) -> None:
+        if event.action == "apply":
+            self.apply(event.fault, event.at_ns)
+        else:
+            self.revert(event.fault.fault_id, event.at_ns)
+
+    def apply(self, pf: PlannedFault, planned_ns: int) -> None:
+        fault = self.instantiate(pf)
+        # The revert is durable before anything is broken.
+        self.journal.fault_applying(
+            self.key(pf.fault_id), pf.kind, list(pf.targets), self._journal_revert(fault)
+        )
+        self.active[pf.fault_id] = (fault, pf)
+        self._act("apply", pf, planned_ns, fault.apply)
+
+    def revert(self, fault_id: str, planned_ns: int | None = None) -> bool:
+        entry = self.active.get(fault_id)
+        if entry is None:
+            return True
+        fault, pf = entry
+        for attempt in range(REVERT_ATTEMPTS):
+            if self._act("revert", pf, planned_ns, fault.revert, attempt):
+                del self.active[fault_id]
+                self.journal.fault_reverted(self.key(fault_id))
+                return True
+            time.sleep(0.2 * (attempt + 1))
+        return False
+
+    def revert_all(self) -> None:
+        for fault_id in list(self.active):
+            self.revert(fault_id)
+
+    def _journal_revert(self, fault: Fault) -> dict[str, Any]:
+        return {"kind": fault.kind, "lab_id": self.lab.lab_id, "record": fault.revert_record()}
+
+    def _act(
+        self,
+        action: str,
+        pf: PlannedFault,
+        planned_ns: int | None,
+        call: Callable[[], None],
+        attempt: int = 0,
+    ) -> bool:
+        t_start = time.monotonic_ns()
+        error = None
+        try:
+            call()
+        except Interrupted:
+            raise
+        except Exception as exc:  # a failed action is recorded, never fatal to the run
+            error = f"{type(exc).__name__}: {exc}"
+            self.errors.append(f"{action} {pf.kind} {pf.fault_id}: {error}")
+        t_end = time.monotonic_ns()
+        self.history.write(
+            {
+                "t_start": t_start,
+                "t_end": t_end,
+                "process": "nemesis",
+                "op": "fault",
+                "action": action,
+                "fault_id": pf.fault_id,
+                "kind": pf.kind,
+                "targets": list(pf.targets),
+                "planned_ns": planned_ns,
+                "attempt": attempt,
+                "type": "ok" if error is None else "fail",
+                "error": error,
+            }
+        )
+        return error is None

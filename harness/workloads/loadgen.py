@@ -1,0 +1,145 @@
+"""The load generator process: ``python -m harness.workloads.loadgen CONFIG.json``.
+
+``import locust`` must stay the first import of this module: locust monkey-patches the
+process with gevent on import, and anything that imported ``ssl``/``urllib3`` before it
+would break. The harness package ``__init__`` files import nothing for the same reason.
+
+Protocol with the harness, one JSON object per line:
+
+* stdout ``{"ev": "ready"}`` once Locust is set up;
+* stdin ``{"t0_ns": ..., "stop_ns": ...}``: start the users now, stop at ``stop_ns``;
+* stdout ``{"ev": "tick", ...}`` once a second: counts and p95 of the last second;
+* stdout ``{"ev": "done", ...}`` after the users stopped and the history was flushed.
+
+The process stops on its own at ``stop_ns`` (plus the users' stop timeout), on SIGTERM,
+and when the harness that started it disappears, so a load is always bounded.
+"""
+
+import locust  # noqa: I001 - must be first, see the module docstring
+
+import json
+import os
+import signal
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import gevent
+from locust.env import Environment
+
+from harness.history import HistoryWriter
+from harness.windows import new_histogram, percentile_ms, record_latency
+from harness.workloads.params import RedisKVParams
+from harness.workloads.redis_kv import make_user_class
+
+_ = locust.__version__
+FLUSH_INTERVAL_S = 0.1
+
+
+def emit(event: dict[str, Any]) -> None:
+    sys.stdout.write(json.dumps(event, separators=(",", ":")) + "\n")
+    sys.stdout.flush()
+
+
+class Recorder:
+    """The ``request`` listener: history lines plus live counts and latency."""
+
+    def __init__(self, history: HistoryWriter | None) -> None:
+        self.history = history
+        self.reset()
+        self.total = {"ok": 0, "fail": 0, "info": 0}
+
+    def reset(self) -> None:
+        self.counts = {"ok": 0, "fail": 0, "info": 0}
+        self.hist = new_histogram()
+
+    def on_request(self, context: dict[str, Any], **_: Any) -> None:
+        type_ = context.get("type")
+        if type_ is None:
+            return
+        if self.history is not None:
+            self.history.write(context)
+        self.counts[type_] += 1
+        self.total[type_] += 1
+        if type_ == "ok":
+            record_latency(self.hist, context["t_end"] - context["t_start"])
+
+    def tick(self, t0_ns: int) -> dict[str, Any]:
+        event = {
+            "ev": "tick",
+            "t_s": round((time.monotonic_ns() - t0_ns) / 1e9, 3),
+            **self.counts,
+            "p95_ms": percentile_ms(self.hist, 95),
+        }
+        self.reset()
+        return event
+
+
+def run(config: dict[str, Any]) -> int:
+    params = RedisKVParams.model_validate(config["params"])
+    user_class = make_user_class(
+        config["host"],
+        config["port"],
+        params,
+        config["seed"],
+        config["key_prefix"],
+        config.get("process_prefix", ""),
+    )
+    history = (
+        HistoryWriter(Path(config["history"]), buffer_bytes=256 * 1024) if params.record else None
+    )
+    recorder = Recorder(history)
+    env = Environment(user_classes=[user_class], stop_timeout=params.op_timeout * 2 + 1.0)
+    if history is not None:
+        env.events.request.add_listener(recorder.on_request)
+    else:
+        env.events.request.add_listener(lambda **kw: None)
+    runner = env.create_local_runner()
+    parent = os.getppid()
+    stopping = {"now": False}
+
+    def request_stop(*_: Any) -> None:
+        stopping["now"] = True
+
+    gevent.signal_handler(signal.SIGTERM, request_stop)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the harness handles Ctrl-C
+    emit({"ev": "ready", "pid": os.getpid()})
+
+    line = sys.stdin.readline()
+    if not line:
+        return 0
+    go = json.loads(line)
+    t0_ns, stop_ns = int(go["t0_ns"]), int(go["stop_ns"])
+    runner.start(config["users"], config["spawn_rate"])
+
+    def flusher() -> None:
+        while True:
+            gevent.sleep(FLUSH_INTERVAL_S)
+            if history is not None:
+                history.flush()
+
+    flush_greenlet = gevent.spawn(flusher)
+    next_tick = time.monotonic() + 1.0
+    while not stopping["now"] and time.monotonic_ns() < stop_ns:
+        gevent.sleep(0.05)
+        if os.getppid() != parent:
+            break  # the harness is gone: stop the load rather than run unattended
+        if time.monotonic() >= next_tick:
+            next_tick += 1.0
+            emit(recorder.tick(t0_ns))
+    runner.quit()
+    flush_greenlet.kill()
+    if history is not None:
+        history.close()
+    emit({"ev": "done", **recorder.total})
+    return 0
+
+
+def main() -> None:
+    config = json.loads(Path(sys.argv[1]).read_text())
+    sys.exit(run(config))
+
+
+if __name__ == "__main__":
+    main()
