@@ -111,20 +111,25 @@ def heal_command(
     keep_labs: Annotated[
         bool, typer.Option("--keep-labs", help="Revert faults only; leave orphaned labs running.")
     ] = False,
+    force: Annotated[
+        bool, typer.Option("--force", help="Also revert faults of runs still in progress.")
+    ] = False,
 ) -> None:
     """Revert every fault the journal says is still applied; stop orphaned labs."""
     from harness.heal import heal
     from harness.journal import Journal
 
     journal = Journal()
-    report = heal(journal, stop_orphan_labs=not keep_labs)
+    report = heal(journal, stop_orphan_labs=not keep_labs, include_live=force)
     for line in report.reverted:
         typer.echo(f"reverted {line}")
     for lab_id in report.labs_stopped:
         typer.echo(f"stopped orphaned lab {lab_id}")
     for line in report.failed:
         _err(f"could not revert {line}")
-    if not (report.reverted or report.labs_stopped or report.failed):
+    for line in report.skipped:
+        typer.echo(f"left alone {line}; --force reverts it anyway")
+    if not (report.reverted or report.labs_stopped or report.failed or report.skipped):
         typer.echo(f"nothing to heal (journal {journal.path})")
     if report.failed:
         raise typer.Exit(3)

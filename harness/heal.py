@@ -16,6 +16,7 @@ class HealReport:
     reverted: list[str] = field(default_factory=list)
     failed: list[str] = field(default_factory=list)
     labs_stopped: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -32,15 +33,24 @@ def _lab_from(record: dict[str, Any], journal: Journal) -> Lab | None:
 
 
 def heal(
-    journal: Journal | None = None, stop_orphan_labs: bool = True, prefix: str = ""
+    journal: Journal | None = None,
+    stop_orphan_labs: bool = True,
+    prefix: str = "",
+    include_live: bool = False,
 ) -> HealReport:
-    """Idempotent: a second call finds nothing to do. ``prefix`` limits it to the faults
-    of one run (their journal keys start with the run's tag)."""
+    """Idempotent: a second call finds nothing to do.
+
+    Faults applied by a harness process that is still alive belong to a run in
+    progress and are left alone unless ``include_live``; ``prefix`` limits healing to
+    the faults of one run (their journal keys start with the run's tag)."""
     journal = journal or Journal()
     report = HealReport()
     state = journal.state()
     for key, rec in state.faults.items():
         if not key.startswith(prefix):
+            continue
+        if not include_live and not prefix and owner_alive(rec.get("owner")):
+            report.skipped.append(f"{key} (its harness, pid {rec['owner']['pid']}, is running)")
             continue
         revert = rec["revert"]
         kind = get_kind(revert["kind"])

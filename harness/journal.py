@@ -132,7 +132,14 @@ class Journal:
         self, key: str, kind: str, targets: list[str], revert: dict[str, Any]
     ) -> None:
         self.append(
-            {"ev": "fault-apply", "key": key, "kind": kind, "targets": targets, "revert": revert}
+            {
+                "ev": "fault-apply",
+                "key": key,
+                "kind": kind,
+                "targets": targets,
+                "revert": revert,
+                "owner": _me(),
+            }
         )
 
     def fault_reverted(self, key: str) -> None:

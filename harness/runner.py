@@ -148,6 +148,7 @@ def _run(
                 "scenario": scenario.name,
                 "run_tag": run_tag,
                 "lab": lab.to_record(),
+                "loadgen_pid": loadgen.proc.pid if loadgen.proc else None,
             }
         )
         loadgen.go(t0_ns, stop_ns)

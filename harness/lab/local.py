@@ -32,24 +32,34 @@ READY_DEADLINE_S = 10.0
 def find_toxiproxy_server() -> str:
     """Locate the Toxiproxy server binary, or explain how to get one."""
     explicit = os.environ.get("HARNESS_TOXIPROXY_BIN")
-    candidates = [explicit] if explicit else []
-    candidates.append(str(Path(__file__).resolve().parents[2] / ".bin" / "server"))
-    candidates.append(shutil.which("toxiproxy-server") or "")
-    for candidate in candidates:
-        if candidate and os.access(candidate, os.X_OK) and Path(candidate).is_file():
+    if explicit:
+        if _executable(explicit):
+            return explicit
+        raise LabError(
+            f"HARNESS_TOXIPROXY_BIN={explicit} is not an executable file (expected the "
+            "Toxiproxy server v2.12.0 binary)"
+        )
+    for candidate in (
+        str(Path(__file__).resolve().parents[2] / ".bin" / "server"),
+        shutil.which("toxiproxy-server") or "",
+    ):
+        if candidate and _executable(candidate):
             return candidate
     raise LabError(
         "the Toxiproxy server binary was not found: run `make setup` (it builds "
         "github.com/Shopify/toxiproxy/v2/cmd/server@v2.12.0 into .bin/), put "
         "toxiproxy-server on PATH, or set HARNESS_TOXIPROXY_BIN"
-        + (f" (HARNESS_TOXIPROXY_BIN={explicit} is not an executable file)" if explicit else "")
     )
+
+
+def _executable(path: str) -> bool:
+    return Path(path).is_file() and os.access(path, os.X_OK)
 
 
 def find_redis_server() -> str:
     explicit = os.environ.get("HARNESS_REDIS_SERVER_BIN")
     found = explicit or shutil.which("redis-server")
-    if not found or not os.access(found, os.X_OK):
+    if not found or not _executable(found):
         raise LabError(
             "redis-server was not found: install Redis 7 (Debian: apt-get install "
             "redis-server), or set HARNESS_REDIS_SERVER_BIN"
