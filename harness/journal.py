@@ -92,6 +92,10 @@ class Journal:
         record = {"wall": time.time(), **record}
         line = (json.dumps(record, separators=(",", ":")) + "\n").encode()
         with self._locked() as fd:
+            size = os.fstat(fd).st_size
+            # A line cut short by a crash must not swallow this record: end it first.
+            if size and os.pread(fd, 1, size - 1) != b"\n":
+                line = b"\n" + line
             os.write(fd, line)
             os.fsync(fd)
 

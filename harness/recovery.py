@@ -99,7 +99,7 @@ def fault_times(records: list[dict[str, Any]], t0_ns: int) -> list[FaultTimes]:
                 kind=e["kind"],
                 targets=e["targets"],
                 planned_at_s=_or_nan(rel(apply["planned_ns"]) if apply else None),
-                applied_at_s=rel(apply["t_end"]) if apply else None,
+                applied_at_s=rel(apply["t_end"]) if apply and apply["type"] == "ok" else None,
                 reverted_at_s=rel(revert["t_end"]) if revert and revert["type"] == "ok" else None,
                 planned_revert_s=rel(revert["planned_ns"]) if revert else None,
                 apply_error=apply.get("error") if apply else "never applied",

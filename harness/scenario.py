@@ -211,7 +211,7 @@ def _explain(
         else:
             message = err["msg"].replace("Input should be", "expected").replace("Value error, ", "")
             got = err.get("input")
-            if not isinstance(got, dict | list):
+            if not isinstance(got, dict | list) and ", got " not in message:
                 message += f", got {got!r}"
             problems.append(at(loc, message))
     return problems

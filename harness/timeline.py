@@ -31,13 +31,20 @@ class Event:
 
 
 def build_events(plan: list[PlannedFault] | tuple[PlannedFault, ...], t0_ns: int) -> list[Event]:
-    """Apply and revert events in time order; at equal times reverts come first."""
+    """Apply and revert events in time order. At equal times reverts come before applies
+    (one fault ends as the next begins), except the revert of an instantaneous fault
+    (``for`` 0), which must follow its own apply."""
     events = []
     for pf in plan:
         events.append(Event(t0_ns + int(pf.at_s * 1e9), "apply", pf))
         events.append(Event(t0_ns + int(pf.revert_at_s * 1e9), "revert", pf))
-    order = {"revert": 0, "apply": 1}
-    return sorted(events, key=lambda e: (e.at_ns, order[e.action]))
+
+    def rank(e: Event) -> int:
+        if e.action == "apply":
+            return 1
+        return 2 if e.fault.for_s == 0 else 0
+
+    return sorted(events, key=lambda e: (e.at_ns, rank(e)))
 
 
 def sleep_until(deadline_ns: int, on_tick: Callable[[], None] | None = None) -> None:

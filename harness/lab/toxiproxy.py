@@ -94,9 +94,9 @@ class ToxiproxyClient:
                 f"Toxiproxy at {self.address} did not answer {method} {path} "
                 f"within {self.timeout_s:g} s"
             ) from None
-        except OSError as exc:
+        except (OSError, http.client.HTTPException) as exc:
             raise ToxiproxyError(
-                f"Toxiproxy at {self.address} unreachable for {method} {path}: {exc}"
+                f"Toxiproxy at {self.address} unreachable for {method} {path}: {exc!r}"
             ) from None
         finally:
             conn.close()
@@ -113,14 +113,19 @@ class ToxiproxyClient:
             raise ToxiproxyError(message, status)
         if not data:
             return None
-        return json.loads(data)
+        try:
+            return json.loads(data)
+        except json.JSONDecodeError:
+            raise ToxiproxyError(
+                f"Toxiproxy {method} {path} -> {status}: not JSON: {data[:200]!r}", status
+            ) from None
 
     def version(self) -> str:
         conn = http.client.HTTPConnection(self.host, self.port, timeout=self.timeout_s)
         try:
             conn.request("GET", "/version")
             return conn.getresponse().read().decode().strip()
-        except OSError as exc:
+        except (OSError, http.client.HTTPException) as exc:
             raise ToxiproxyError(f"Toxiproxy at {self.address} unreachable: {exc}") from None
         finally:
             conn.close()

@@ -23,15 +23,17 @@ def harness_env(tmp_path: Path) -> dict[str, str]:
 
 
 @pytest.fixture
-def no_leftovers() -> Iterator[None]:
-    """Fails the test if it leaves redis-server or Toxiproxy processes it started."""
-    before = {p.pid for p in psutil.process_iter()}
+def no_leftovers(tmp_path: Path) -> Iterator[None]:
+    """Fails the test if a process started inside its directory (every lab process runs
+    with its working directory under the run directory) is still running."""
     yield
     time.sleep(0.2)
-    left = [
-        p
-        for p in psutil.process_iter(["pid", "cmdline"])
-        if p.pid not in before
-        and any(("redis-server" in c or c.endswith("/server")) for c in (p.info["cmdline"] or []))
-    ]
-    assert not left, f"processes left behind: {[p.info['cmdline'] for p in left]}"
+    left = []
+    for proc in psutil.process_iter(["pid", "cmdline"]):
+        try:
+            cwd = proc.cwd()
+        except psutil.Error:
+            continue
+        if cwd.startswith(str(tmp_path)):
+            left.append(proc.info["cmdline"])
+    assert not left, f"processes left behind: {left}"

@@ -1,0 +1,371 @@
+"""Scenario parsing and validation: every problem is reported as ``file:LINE: path: message``."""
+
+from __future__ import annotations
+
+import re
+import sys
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from harness.cli import app
+from harness.errors import EXIT_INVALID_INPUT, InvalidInput, ScenarioError
+from harness.scenario import Scenario, load_scenario, parse_scenario
+
+REPO = Path(__file__).resolve().parents[2]
+SCENARIOS = REPO / "scenarios"
+
+MINIMAL = """\
+name: minimal
+duration: 10s
+load:
+  workload: redis.kv
+"""
+
+
+def problems_of(text: str, filename: str = "s.yaml") -> list[str]:
+    with pytest.raises(ScenarioError) as info:
+        parse_scenario(text, filename)
+    assert info.value.problems, "a ScenarioError must list at least one problem"
+    return info.value.problems
+
+
+def only_problem(text: str, filename: str = "s.yaml") -> str:
+    problems = problems_of(text, filename)
+    assert len(problems) == 1, problems
+    return problems[0]
+
+
+def with_timeline(*entries: str, duration: str = "10s") -> str:
+    """The minimal scenario plus a timeline; line 5 is ``timeline:``, entries follow."""
+    head = f"name: t\nduration: {duration}\nload:\n  workload: redis.kv\ntimeline:\n"
+    return head + "".join(entries)
+
+
+# -- valid input --------------------------------------------------------------------------
+
+
+def test_minimal_scenario_parses_with_defaults():
+    scenario = parse_scenario(MINIMAL, "minimal.yaml")
+    assert isinstance(scenario, Scenario)
+    assert scenario.name == "minimal"
+    assert scenario.duration == 10.0
+    assert scenario.load.workload == "redis.kv"
+    assert scenario.load.target == "redis"
+    assert scenario.timeline == []
+    assert list(scenario.lab.services) == ["redis"]
+
+
+def test_durations_in_a_timeline_are_parsed_to_seconds_and_ids_assigned():
+    text = with_timeline(
+        "  - at: 1500ms\n    for: 2s\n    fault: network.down\n",
+        "  - id: lag\n    at: 4s\n    for: 1s\n    fault: network.latency\n"
+        "    params: {latency_ms: 20}\n",
+    )
+    plan = parse_scenario(text, "s.yaml").plan()
+    assert [(p.fault_id, p.kind, p.at_s, p.revert_at_s) for p in plan] == [
+        ("f1", "network.down", 1.5, 3.5),
+        ("lag", "network.latency", 4.0, 5.0),
+    ]
+    assert plan[1].params.latency_ms == 20.0
+
+
+def test_process_restart_may_omit_for():
+    text = with_timeline("  - at: 2s\n    fault: process.restart\n")
+    (planned,) = parse_scenario(text, "s.yaml").plan()
+    assert planned.kind == "process.restart"
+    assert planned.for_s == 0.0
+
+
+@pytest.mark.parametrize("name", ["redis-partition.yaml", "redis-crash.yaml"])
+def test_shipped_scenarios_validate(name):
+    scenario = load_scenario(SCENARIOS / name)
+    assert scenario.name == name.removesuffix(".yaml")
+    assert scenario.timeline, "the shipped scenarios are meant to inject faults"
+    for planned in scenario.plan():
+        assert planned.revert_at_s <= scenario.duration
+
+
+# -- problems point at the right line ------------------------------------------------------
+
+
+def test_unknown_top_level_field_gives_its_line_and_the_expected_fields():
+    text = MINIMAL + "seed: 3\ncolour: blue\n"
+    problem = only_problem(text)
+    assert problem.startswith("s.yaml:6: colour: unknown field 'colour'")
+    expected = re.search(r"expected one of: (.*)\)", problem)
+    assert expected is not None, problem
+    assert {"name", "duration", "load", "timeline", "slo"} <= set(expected.group(1).split(", "))
+
+
+def test_wrong_type_points_at_the_line_of_the_field():
+    text = "name: t\nduration: 10s\nload:\n  workload: redis.kv\n  users: ten\n"
+    problem = only_problem(text)
+    assert problem.startswith("s.yaml:5: load.users: ")
+    assert "integer" in problem
+    assert "'ten'" in problem
+
+
+def test_wrong_type_on_a_block_value_points_at_the_key_line():
+    text = "name: t\nduration: 10s\nload:\n  workload: redis.kv\n  users:\n    - 1\n"
+    assert only_problem(text).startswith("s.yaml:5: load.users: ")
+
+
+def test_missing_required_top_level_field():
+    problem = only_problem("name: t\nload:\n  workload: redis.kv\n")
+    assert problem == "s.yaml:1: (top level): missing required field 'duration'"
+
+
+def test_missing_required_nested_field_points_at_its_parent():
+    text = "name: t\nduration: 10s\nload:\n  users: 3\n"
+    assert only_problem(text) == "s.yaml:3: load: missing required field 'workload'"
+
+
+def test_unknown_fault_kind_with_its_line_and_the_known_kinds():
+    text = with_timeline("  - at: 1s\n    for: 1s\n    fault: network.explode\n")
+    problem = only_problem(text)
+    assert problem.startswith("s.yaml:8: timeline.0.fault: unknown fault kind 'network.explode'")
+    assert "network.down" in problem
+    assert "process.kill" in problem
+
+
+def test_fault_target_must_be_a_lab_service():
+    text = with_timeline("  - at: 1s\n    for: 1s\n    fault: network.down\n    target: postgres\n")
+    problem = only_problem(text)
+    assert problem.startswith("s.yaml:9: timeline.0.target: no lab service named 'postgres'")
+    assert "(services: redis)" in problem
+
+
+def test_load_target_must_be_a_lab_service():
+    text = "name: t\nduration: 10s\nload:\n  workload: redis.kv\n  target: nope\n"
+    assert only_problem(text).startswith("s.yaml:5: load.target: no lab service named 'nope'")
+
+
+def test_unknown_fault_param_gives_its_line_and_the_known_params():
+    text = with_timeline(
+        "  - at: 1s\n    for: 1s\n    fault: network.latency\n    params: {latency: 10}\n"
+    )
+    problem = only_problem(text)
+    assert problem.startswith("s.yaml:9: timeline.0.params.latency: unknown field 'latency'")
+    assert "latency_ms" in problem
+
+
+def test_unknown_field_in_a_timeline_entry_lists_the_entry_fields():
+    text = with_timeline("  - at: 1s\n    for: 1s\n    fault: network.down\n    bogus: 1\n")
+    problem = only_problem(text)
+    assert problem.startswith("s.yaml:9: timeline.0.bogus: unknown field 'bogus'")
+    for field in ("id", "at", "for", "fault", "target", "params"):
+        assert field in problem.split("expected one of:")[1]
+
+
+def test_fault_ending_after_the_duration_is_rejected():
+    text = with_timeline("  - at: 8s\n    for: 5s\n    fault: network.down\n")
+    problem = only_problem(text)
+    assert problem.startswith("s.yaml:6: timeline.0.at: fault ends at 13s")
+    assert "duration 10s" in problem
+
+
+def test_fault_ending_exactly_at_the_duration_is_accepted():
+    text = with_timeline("  - at: 8s\n    for: 2s\n    fault: network.down\n")
+    assert parse_scenario(text, "s.yaml").plan()[0].revert_at_s == 10.0
+
+
+def test_network_down_without_for_is_rejected_but_process_restart_is_not():
+    text = with_timeline(
+        "  - at: 1s\n    fault: process.restart\n",
+        "  - at: 3s\n    fault: network.down\n",
+    )
+    problem = only_problem(text)
+    # The second entry starts on line 8.
+    assert problem.startswith("s.yaml:8: timeline.1: missing required field 'for'")
+    assert "network.down" in problem
+
+
+def test_duplicate_yaml_keys_report_both_lines():
+    text = MINIMAL + "seed: 1\nduration: 20s\n"
+    problem = only_problem(text)
+    assert problem == "s.yaml:6: duplicate key 'duration' (first defined on line 2)"
+
+
+def test_duplicate_nested_yaml_keys_report_both_lines():
+    text = "name: t\nduration: 10s\nload:\n  workload: redis.kv\n  users: 1\n  users: 2\n"
+    assert only_problem(text) == "s.yaml:6: duplicate key 'users' (first defined on line 5)"
+
+
+def test_yaml_syntax_error_gives_a_line():
+    text = "name: t\nduration: 10s\nload: {workload: redis.kv\nseed: 1\ntimeline: []\n"
+    problem = only_problem(text)
+    assert problem.startswith("s.yaml:4: YAML syntax error")
+
+
+def test_tab_indentation_is_a_syntax_error_on_its_line():
+    problem = only_problem("name: t\nduration: 10s\n\tload: 1\n")
+    assert problem.startswith("s.yaml:3: YAML syntax error")
+
+
+@pytest.mark.parametrize("text", ["", "- a\n- b\n", "just a string\n"])
+def test_a_document_that_is_not_a_mapping_is_rejected(text):
+    assert only_problem(text).startswith("s.yaml:1: expected a mapping")
+
+
+def test_duplicate_fault_ids():
+    text = with_timeline(
+        "  - id: cut\n    at: 1s\n    for: 1s\n    fault: network.down\n",
+        "  - id: cut\n    at: 3s\n    for: 1s\n    fault: network.down\n",
+    )
+    assert only_problem(text) == "s.yaml:10: timeline.1.id: duplicate fault id 'cut'"
+
+
+def test_explicit_id_colliding_with_an_assigned_id_is_a_duplicate():
+    text = with_timeline(
+        "  - id: f2\n    at: 1s\n    for: 1s\n    fault: network.down\n",
+        "  - at: 3s\n    for: 1s\n    fault: network.down\n",
+    )
+    assert "duplicate fault id 'f2'" in only_problem(text)
+
+
+def test_load_params_out_of_range():
+    text = "name: t\nduration: 10s\nload:\n  workload: redis.kv\n  params:\n    write_ratio: 2\n"
+    problem = only_problem(text)
+    assert problem.startswith("s.yaml:6: load.params.write_ratio: ")
+    assert "less than or equal to 1" in problem
+
+
+def test_unknown_load_param_lists_the_workload_params():
+    text = "name: t\nduration: 10s\nload:\n  workload: redis.kv\n  params: {ratio: 1}\n"
+    problem = only_problem(text)
+    assert problem.startswith("s.yaml:5: load.params.ratio: unknown field 'ratio'")
+    assert "write_ratio" in problem
+
+
+def test_every_problem_is_reported_not_just_the_first():
+    text = "name: t\nduration: 10s\ncolour: 1\nload:\n  workload: redis.kv\n  users: ten\n"
+    problems = problems_of(text)
+    assert sorted(p.split(":")[1] for p in problems) == ["3", "6"]
+
+
+def test_problems_match_the_documented_format():
+    text = with_timeline(
+        "  - at: 1s\n    for: 20s\n    fault: network.down\n    target: [redis, db]\n"
+    )
+    problems = problems_of(text, "dir/my file.yaml")
+    assert len(problems) == 2
+    for problem in problems:
+        assert re.match(r"^dir/my file\.yaml:\d+: [\w.]+: \S", problem), problem
+
+
+def test_scenario_error_is_invalid_input_with_exit_code_2():
+    with pytest.raises(InvalidInput) as info:
+        parse_scenario("name: t\n", "s.yaml")
+    assert info.value.exit_code == EXIT_INVALID_INPUT
+    assert info.value.path == "s.yaml"
+
+
+def test_load_scenario_reports_an_unreadable_file(tmp_path):
+    missing = tmp_path / "nope.yaml"
+    with pytest.raises(ScenarioError) as info:
+        load_scenario(missing)
+    assert info.value.problems == [f"{missing}: cannot read the file: No such file or directory"]
+
+
+def test_load_scenario_uses_the_path_in_problems(tmp_path):
+    path = tmp_path / "bad.yaml"
+    path.write_text("name: t\nduration: 10s\nload:\n  workload: redis.kv\n  users: 0\n")
+    with pytest.raises(ScenarioError) as info:
+        load_scenario(path)
+    assert info.value.problems[0].startswith(f"{path}:5: load.users: ")
+
+
+# -- the CLI -------------------------------------------------------------------------------
+
+BAD = "name: t\nduration: 10s\nload:\n  workload: redis.kv\n  users: ten\n"
+
+
+@pytest.fixture
+def bad_file(tmp_path):
+    path = tmp_path / "bad.yaml"
+    path.write_text(BAD)
+    return path
+
+
+@pytest.fixture
+def lab_binaries(monkeypatch):
+    """The dry-run preflight only checks that the binaries exist and are executable."""
+    monkeypatch.setenv("HARNESS_TOXIPROXY_BIN", sys.executable)
+    monkeypatch.setenv("HARNESS_REDIS_SERVER_BIN", sys.executable)
+
+
+def test_cli_validate_bad_file_exits_2_with_file_and_line(bad_file):
+    result = CliRunner().invoke(app, ["scenario", "validate", str(bad_file)])
+    assert result.exit_code == EXIT_INVALID_INPUT
+    assert f"{bad_file}:5: load.users:" in result.output
+    assert "Traceback" not in result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+
+
+def test_cli_validate_good_file_exits_0():
+    result = CliRunner().invoke(
+        app, ["scenario", "validate", str(SCENARIOS / "redis-partition.yaml")]
+    )
+    assert result.exit_code == 0, result.output
+    assert "ok (redis-partition, 3 faults, 45s)" in result.output
+
+
+def test_cli_dry_run_of_a_bad_file_exits_2(bad_file, lab_binaries):
+    result = CliRunner().invoke(app, ["chaos", "run", str(bad_file), "--dry-run"])
+    assert result.exit_code == EXIT_INVALID_INPUT
+    assert f"{bad_file}:5:" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_cli_dry_run_prints_the_plan_with_apply_and_revert_times(lab_binaries):
+    result = CliRunner().invoke(
+        app, ["chaos", "run", str(SCENARIOS / "redis-partition.yaml"), "--dry-run"]
+    )
+    assert result.exit_code == 0, result.output
+    out = result.output
+    for line in (
+        "0.00s  load starts",
+        "8.00s  apply  network.down -> redis [partition]",
+        "13.00s  revert network.down -> redis [partition]",
+        "20.00s  apply  network.latency -> redis [slow]",
+        "26.00s  revert network.latency -> redis [slow]",
+        "32.00s  apply  network.blackhole -> redis [blackhole]",
+        "37.00s  revert network.blackhole -> redis [blackhole]",
+        "45.00s  load stops",
+    ):
+        assert line in out, f"{line!r} not in plan:\n{out}"
+    assert "checks: integrity" in out
+    # Events come out in time order.
+    times = [float(m) for m in re.findall(r"^\s+(\d+\.\d\d)s  ", out, re.MULTILINE)]
+    assert times == sorted(times)
+    assert len(times) == 8
+
+
+def test_cli_dry_run_without_redis_server_exits_3_without_traceback(monkeypatch, tmp_path):
+    monkeypatch.setenv("HARNESS_TOXIPROXY_BIN", sys.executable)
+    monkeypatch.setenv("HARNESS_REDIS_SERVER_BIN", str(tmp_path / "no-such-redis-server"))
+    result = CliRunner().invoke(
+        app, ["chaos", "run", str(SCENARIOS / "redis-partition.yaml"), "--dry-run"]
+    )
+    assert result.exit_code == 3
+    assert "redis-server was not found" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_cli_dry_run_applies_an_instantaneous_fault_before_reverting_it(lab_binaries):
+    result = CliRunner().invoke(
+        app, ["chaos", "run", str(SCENARIOS / "redis-crash.yaml"), "--dry-run"]
+    )
+    assert result.exit_code == 0, result.output
+    lines = [line for line in result.output.splitlines() if "[restart]" in line]
+    assert [line.split()[1] for line in lines] == ["apply", "revert"], lines
+
+
+def test_an_unparseable_duration_names_the_accepted_forms():
+    text = with_timeline("  - at: soon\n    for: 1s\n    fault: network.down\n")
+    problem = only_problem(text)
+    assert problem.startswith("s.yaml:6: timeline.0.at: ")
+    assert "500ms, 30s or 2m" in problem
+    assert "'soon'" in problem
