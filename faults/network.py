@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from faults.base import Fault, register
-from harness.lab.toxiproxy import ToxiproxyClient, ToxiproxyNotFound
+from harness.lab.toxiproxy import ToxiproxyClient, ToxiproxyConflict, ToxiproxyNotFound
 
 if TYPE_CHECKING:
     from harness.lab.base import Lab
@@ -54,9 +54,13 @@ class ToxicFault(Fault):
         toxicity = float(getattr(self.params, "toxicity", 1.0))
         for addr, proxy, name, stream in self._plan():
             client = ToxiproxyClient.from_address(addr)
-            # Idempotent: a toxic left by an interrupted earlier apply is replaced.
-            client.remove_toxic(proxy, name)
-            client.add_toxic(proxy, name, self.toxic_type, stream, self._attributes(), toxicity)
+            args = (proxy, name, self.toxic_type, stream, self._attributes(), toxicity)
+            try:
+                client.add_toxic(*args)
+            except ToxiproxyConflict:
+                # Idempotent: a toxic left by an interrupted earlier apply is replaced.
+                client.remove_toxic(proxy, name)
+                client.add_toxic(*args)
 
     @classmethod
     def revert_from(cls, record: dict[str, Any], lab: Lab | None) -> None:
