@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -16,12 +17,17 @@ from typing import Any
 from harness.errors import LabError
 
 _PR_SET_PDEATHSIG = 1
+LOADGEN_NICENESS = 5
 
 
-def _die_with_parent() -> None:
+def _child_setup() -> None:
     # If the harness is SIGKILLed, the kernel sends the load generator SIGTERM.
     with contextlib.suppress(OSError):
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+    # The load generator is the bulk CPU user; when cores are scarce the fault injector
+    # (and the services under test) must not queue behind it.
+    with contextlib.suppress(OSError):
+        os.nice(LOADGEN_NICENESS)
 
 
 class LoadGenerator:
@@ -47,7 +53,7 @@ class LoadGenerator:
                 stderr=log,
                 text=True,
                 start_new_session=True,
-                preexec_fn=_die_with_parent,
+                preexec_fn=_child_setup,
             )
         finally:
             log.close()

@@ -31,6 +31,8 @@ from harness.scenario import Scenario
 from harness.timeline import Nemesis, build_events, sleep_until
 
 START_MARGIN_S = 0.05
+# Faults are journaled this long before their planned time (see Nemesis.prepare).
+PREPARE_AHEAD_NS = 50_000_000
 
 
 @dataclass
@@ -165,6 +167,9 @@ def _run(
             progress.update(elapsed, active, loadgen.last_tick)
 
         for event in build_events(phase.faults, t0_ns):
+            if event.action == "apply":
+                sleep_until(event.at_ns - PREPARE_AHEAD_NS, tick)
+                nemesis.prepare(event.fault)
             sleep_until(event.at_ns, tick)
             nemesis.execute(event)
             if event.action == "apply":

@@ -77,6 +77,7 @@ class Nemesis:
         self.t0_ns = t0_ns
         self.run_tag = run_tag
         self.active: dict[str, tuple[Fault, PlannedFault]] = {}
+        self._prepared: dict[str, Fault] = {}
         self.errors: list[str] = []
 
     def key(self, fault_id: str) -> str:
@@ -99,12 +100,22 @@ class Nemesis:
         else:
             self.revert(event.fault.fault_id, event.at_ns)
 
-    def apply(self, pf: PlannedFault, planned_ns: int) -> None:
+    def prepare(self, pf: PlannedFault) -> None:
+        """Journal the revert (fsync) ahead of the planned time, so the fsync is not part
+        of the injection delay. Reverting a fault that was journaled but never applied is
+        harmless: every revert is idempotent."""
+        if pf.fault_id in self._prepared or pf.fault_id in self.active:
+            return
         fault = self.instantiate(pf)
-        # The revert is durable before anything is broken.
         self.journal.fault_applying(
             self.key(pf.fault_id), pf.kind, list(pf.targets), self._journal_revert(fault)
         )
+        self._prepared[pf.fault_id] = fault
+
+    def apply(self, pf: PlannedFault, planned_ns: int) -> None:
+        # The revert is durable before anything is broken.
+        self.prepare(pf)
+        fault = self._prepared.pop(pf.fault_id)
         self.active[pf.fault_id] = (fault, pf)
         self._act("apply", pf, planned_ns, fault.apply)
 
@@ -124,6 +135,15 @@ class Nemesis:
     def revert_all(self) -> None:
         for fault_id in list(self.active):
             self.revert(fault_id)
+        # Journaled ahead of time but never applied: close their journal entries.
+        for fault_id in list(self._prepared):
+            fault = self._prepared.pop(fault_id)
+            try:
+                fault.revert()
+            except Exception as exc:
+                self.errors.append(f"revert {fault.kind} {fault_id}: {exc}")
+                continue
+            self.journal.fault_reverted(self.key(fault_id))
 
     def _journal_revert(self, fault: Fault) -> dict[str, Any]:
         return {"kind": fault.kind, "lab_id": self.lab.lab_id, "record": fault.revert_record()}

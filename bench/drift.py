@@ -1,0 +1,355 @@
+"""Benchmark 1: fault injection drift.
+
+Drives the real schedule (``build_events`` + ``sleep_until`` + ``Nemesis``, as
+``harness/runner.py`` does) over a plan of short network faults on a local lab, then
+reads the fault records from the history. Measured, per fault action:
+
+* drift = ``t_end - planned_ns``: from the planned instant until the action returned
+  (for an apply: the journal write + fsync unless the harness journals ahead of time,
+  then the Toxiproxy calls);
+* lag = ``t_start - planned_ns``: the scheduler's part (wake-up, journal fsync);
+* call = ``t_end - t_start``: the Toxiproxy HTTP calls themselves.
+
+The plan runs twice on one lab: with no load, then while a 10-user ``redis.kv`` load runs
+through the proxy (and writes to the same history, as in a real run).
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from common import (
+    Check,
+    CpuMeter,
+    Section,
+    finish_load,
+    lab_pids,
+    loadgen_config,
+    median,
+    ms,
+    new_journal,
+    percentile,
+    running_lab,
+    started_loadgen,
+    table,
+)
+
+from faults.base import get_kind
+from harness import runner
+from harness.history import HISTORY_FILE, HistoryWriter, read_history
+from harness.journal import Journal
+from harness.lab.local import LocalLab
+from harness.lab.toxiproxy import ToxiproxyClient
+from harness.scenario import PlannedFault
+from harness.timeline import Nemesis, build_events, sleep_until
+
+KINDS = ("network.latency", "network.down", "network.blackhole")
+TARGET_P99_MS = 10.0
+START_MARGIN_S = 0.05
+LOAD_USERS = 10
+
+
+@dataclass(frozen=True)
+class PlanShape:
+    count: int
+    length_s: float
+    spacing_s: float
+    first_at_s: float = 0.5
+
+    @property
+    def end_s(self) -> float:
+        return self.first_at_s + (self.count - 1) * self.spacing_s + self.length_s
+
+
+FULL = PlanShape(count=100, length_s=0.1, spacing_s=0.15)
+QUICK = PlanShape(count=30, length_s=0.1, spacing_s=0.15)
+
+
+def fault_plan(shape: PlanShape) -> list[PlannedFault]:
+    """``count`` faults cycling latency / down / blackhole, default params, on ``redis``."""
+    plan = []
+    for index in range(shape.count):
+        name = KINDS[index % len(KINDS)]
+        kind = get_kind(name)
+        assert kind is not None, name
+        plan.append(
+            PlannedFault(
+                fault_id=f"f{index + 1}",
+                kind=name,
+                targets=("redis",),
+                at_s=shape.first_at_s + index * shape.spacing_s,
+                for_s=shape.length_s,
+                params=kind.params_model(),
+            )
+        )
+    return plan
+
+
+CallCounts = dict[tuple[str, str], int]
+
+
+@contextmanager
+def counting_toxiproxy_requests() -> Iterator[list[int]]:
+    """Count the HTTP requests every ``ToxiproxyClient`` makes meanwhile (a one-element
+    list, read it before and after an action). Instrumentation only: the wrapped
+    method is called unchanged and restored on the way out."""
+    original = ToxiproxyClient._call
+    counter = [0]
+
+    def counted(client: ToxiproxyClient, *args: Any, **kwargs: Any) -> Any:
+        counter[0] += 1
+        return original(client, *args, **kwargs)
+
+    ToxiproxyClient._call = counted  # type: ignore[method-assign,assignment]
+    try:
+        yield counter
+    finally:
+        ToxiproxyClient._call = original  # type: ignore[method-assign]
+
+
+def journal_ahead_ns() -> int | None:
+    """``runner.PREPARE_AHEAD_NS`` when this harness journals each fault that long before
+    its planned time (``Nemesis.prepare``), as its runner does; ``None`` when the journal
+    write happens inside the apply. Keeps this loop the same as the runner's across
+    harness versions."""
+    ahead_ns = getattr(runner, "PREPARE_AHEAD_NS", None)
+    if ahead_ns is None or not hasattr(Nemesis, "prepare"):
+        return None
+    return int(ahead_ns)
+
+
+def run_schedule(
+    lab: LocalLab, journal: Journal, history_path: Path, plan: list[PlannedFault], t0_ns: int
+) -> CallCounts:
+    """Apply and revert every planned fault on time, in the runner's loop. Returns the
+    number of Toxiproxy requests each (fault id, action) made."""
+    history = HistoryWriter(history_path)
+    nemesis = Nemesis(lab, journal, history, t0_ns, uuid.uuid4().hex[:8])
+    calls: CallCounts = {}
+    ahead_ns = journal_ahead_ns()
+    prepare: Callable[[PlannedFault], None] | None = (
+        None if ahead_ns is None else getattr(nemesis, "prepare")  # noqa: B009
+    )
+    try:
+        with counting_toxiproxy_requests() as counter:
+            for event in build_events(plan, t0_ns):
+                if prepare is not None and ahead_ns is not None and event.action == "apply":
+                    sleep_until(event.at_ns - ahead_ns, lambda: None)
+                    prepare(event.fault)
+                sleep_until(event.at_ns, lambda: None)
+                before = counter[0]
+                nemesis.execute(event)
+                calls[(event.fault.fault_id, event.action)] = counter[0] - before
+    finally:
+        nemesis.revert_all()
+        history.close()
+    if nemesis.errors:
+        raise RuntimeError(f"fault actions failed: {nemesis.errors[:3]}")
+    return calls
+
+
+@dataclass(frozen=True)
+class Action:
+    kind: str
+    action: str
+    lag_ns: int
+    call_ns: int
+    requests: int
+
+    @property
+    def drift_ns(self) -> int:
+        return self.lag_ns + self.call_ns
+
+
+def fault_actions(history_path: Path, calls: CallCounts) -> list[Action]:
+    """First-attempt fault actions from the history, with their timings."""
+    out = []
+    for rec in read_history(history_path):
+        if rec.get("op") != "fault" or rec.get("attempt") or rec.get("planned_ns") is None:
+            continue
+        out.append(
+            Action(
+                kind=rec["kind"],
+                action=rec["action"],
+                lag_ns=rec["t_start"] - rec["planned_ns"],
+                call_ns=rec["t_end"] - rec["t_start"],
+                requests=calls.get((rec["fault_id"], rec["action"]), 0),
+            )
+        )
+    return out
+
+
+@dataclass(frozen=True)
+class Pass:
+    label: str
+    actions: list[Action]
+    load_totals: dict[str, int] | None
+    other_cores: float
+
+    def drifts(self, action: str, kind: str | None = None) -> list[float]:
+        return [
+            a.drift_ns
+            for a in self.actions
+            if a.action == action and (kind is None or a.kind == kind)
+        ]
+
+
+def unloaded_pass(lab: LocalLab, journal: Journal, work: Path, shape: PlanShape) -> Pass:
+    history = work / "no-load-history.jsonl"
+    meter = CpuMeter(list(lab_pids(lab).values()))
+    t0_ns = time.monotonic_ns() + int(START_MARGIN_S * 1e9)
+    calls = run_schedule(lab, journal, history, fault_plan(shape), t0_ns)
+    return Pass("no load", fault_actions(history, calls), None, meter.other_cores())
+
+
+def loaded_pass(lab: LocalLab, journal: Journal, work: Path, shape: PlanShape) -> Pass:
+    """The same plan while the load generator runs through the proxy; both write the
+    same history file, as in a real run."""
+    run_dir = work / "loaded"
+    config = loadgen_config(lab, run_dir, LOAD_USERS, record=True)
+    with started_loadgen(run_dir, config) as loadgen:
+        assert loadgen.proc is not None
+        meter = CpuMeter([*lab_pids(lab).values(), loadgen.proc.pid])
+        t0_ns = time.monotonic_ns() + int(START_MARGIN_S * 1e9)
+        stop_ns = t0_ns + int((shape.end_s + 0.5) * 1e9)
+        loadgen.go(t0_ns, stop_ns)
+        calls = run_schedule(lab, journal, run_dir / HISTORY_FILE, fault_plan(shape), t0_ns)
+        other = meter.other_cores()
+        totals = finish_load(loadgen, stop_ns)
+    actions = fault_actions(run_dir / HISTORY_FILE, calls)
+    return Pass(f"under load ({LOAD_USERS} users)", actions, totals, other)
+
+
+def run(work: Path, quick: bool) -> Section:
+    """Both passes on one lab; the section for the report."""
+    shape = QUICK if quick else FULL
+    root = work / "drift"
+    journal = new_journal(root)
+    with running_lab(root / "lab", journal) as lab:
+        passes = [unloaded_pass(lab, journal, root, shape), loaded_pass(lab, journal, root, shape)]
+    return section(shape, passes)
+
+
+# -- report ------------------------------------------------------------------------------
+
+
+def _stats_row(label: str, values: Sequence[float]) -> list[object]:
+    return [
+        label,
+        len(values),
+        ms(median(values)),
+        ms(percentile(values, 99)),
+        ms(max(values)),
+    ]
+
+
+def _summary_rows(passes: list[Pass]) -> list[list[object]]:
+    rows: list[list[object]] = []
+    for p in passes:
+        rows.append(_stats_row(f"{p.label}: apply", p.drifts("apply")))
+        rows.append(_stats_row(f"{p.label}: revert", p.drifts("revert")))
+    return rows
+
+
+def _breakdown_rows(passes: list[Pass]) -> list[list[object]]:
+    rows: list[list[object]] = []
+    for p in passes:
+        for action in ("apply", "revert"):
+            for kind in KINDS:
+                picked = [a for a in p.actions if a.action == action and a.kind == kind]
+                rows.append(
+                    [
+                        p.label,
+                        f"{action} {kind}",
+                        ms(median([a.drift_ns for a in picked])),
+                        ms(percentile([a.drift_ns for a in picked], 99)),
+                        ms(median([a.lag_ns for a in picked])),
+                        ms(percentile([a.lag_ns for a in picked], 99)),
+                        ms(median([a.call_ns for a in picked])),
+                        ms(percentile([a.call_ns for a in picked], 99)),
+                        f"{median([a.requests for a in picked]):g}",
+                    ]
+                )
+    return rows
+
+
+def _checks(passes: list[Pass]) -> list[Check]:
+    out = []
+    for p in passes:
+        p99 = percentile(p.drifts("apply"), 99) / 1e6
+        out.append(
+            Check(
+                f"injection drift p99, apply, {p.label}",
+                f"<= {TARGET_P99_MS:g} ms",
+                f"{p99:.2f} ms (n={len(p.drifts('apply'))})",
+                p99 <= TARGET_P99_MS,
+            )
+        )
+    return out
+
+
+def _journal_note() -> str:
+    ahead_ns = journal_ahead_ns()
+    if ahead_ns is None:
+        return "the journal fsync before each apply is part of the apply"
+    return (
+        f"each fault is journaled {ahead_ns / 1e6:g} ms ahead of its planned time with "
+        "`Nemesis.prepare`, as the runner does"
+    )
+
+
+def section(shape: PlanShape, passes: list[Pass]) -> Section:
+    body = [
+        f"Plan: {shape.count} network faults on `redis`, cycling "
+        + ", ".join(f"`{k}`" for k in KINDS)
+        + f" (default params), each {shape.length_s * 1000:g} ms long, one every "
+        f"{shape.spacing_s * 1000:g} ms, driven by `build_events` + `sleep_until` + "
+        "`Nemesis` in the same loop as `harness/runner.py` (a no-op progress tick; "
+        + _journal_note()
+        + "). Drift = `t_end - planned_ns` of each fault record in the history; p99 is "
+        "nearest-rank.",
+        "",
+        *table(["pass: action", "n", "p50 ms", "p99 ms", "max ms"], _summary_rows(passes)),
+        "Drift split into the scheduler's part (lag = `t_start - planned_ns`: wake-up"
+        + ("" if journal_ahead_ns() is not None else " plus the journal fsync for an apply")
+        + ") and the Toxiproxy calls "
+        "(call = `t_end - t_start`); 'requests' is the median number of HTTP requests "
+        "the action sent to Toxiproxy:",
+        "",
+        *table(
+            [
+                "pass",
+                "action",
+                "drift p50",
+                "drift p99",
+                "lag p50",
+                "lag p99",
+                "call p50",
+                "call p99",
+                "requests",
+            ],
+            _breakdown_rows(passes),
+        ),
+        "(all in ms)",
+        "",
+        "CPU used by other tenants of the machine during each pass (busy CPU not used by "
+        "the lab, the load generator or the benchmark, hypervisor steal included): "
+        + "; ".join(f"{p.label}: {p.other_cores:.2f} cores" for p in passes)
+        + ".",
+        "",
+    ]
+    loaded = [p for p in passes if p.load_totals is not None]
+    for p in loaded:
+        totals = p.load_totals or {}
+        body.append(
+            f"Load during the loaded pass (load generator `done` totals): "
+            f"ok={totals.get('ok')}, fail={totals.get('fail')}, info={totals.get('info')}."
+        )
+        body.append("")
+    return Section("1. Fault injection drift", _checks(passes), body)
