@@ -62,7 +62,7 @@ class Recorder:
         self.total[type_] += 1
         # With recording off only the counts above are kept (benchmarks compare both).
         if self.history is not None:
-            self.history.write(context)
+            self.history.write_op(context)
             if type_ == "ok":
                 record_latency(self.hist, context["t_end"] - context["t_start"])
 

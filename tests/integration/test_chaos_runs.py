@@ -11,19 +11,38 @@ from .support import REPO, alive, harness, lab_pids, run_record, write_scenario
 
 pytestmark = pytest.mark.services
 
-RESULT_KEYS = {"scenario", "status", "started_at", "ended_at", "workload", "faults", "checks",
-               "slo"}  # fmt: skip
+RESULT_KEYS = {
+    "scenario",
+    "status",
+    "started_at",
+    "ended_at",
+    "workload",
+    "faults",
+    "checks",
+    "slo",
+}
 WORKLOAD_KEYS = {"ops", "ok", "fail", "info", "throughput_ops_s", "p50_ms", "p95_ms", "p99_ms"}
-FAULT_KEYS = {"id", "kind", "target", "planned_at_s", "applied_at_s", "reverted_at_s",
-              "time_to_impact_s", "time_to_recover_s", "censored", "availability"}  # fmt: skip
+FAULT_KEYS = {
+    "id",
+    "kind",
+    "target",
+    "planned_at_s",
+    "applied_at_s",
+    "reverted_at_s",
+    "time_to_impact_s",
+    "time_to_recover_s",
+    "censored",
+    "availability",
+}
 
 
 def test_demo_scenario_passes_end_to_end_and_leaves_nothing_running(
     tmp_path: Path, harness_env: dict[str, str], no_leftovers: None
 ) -> None:
     out = tmp_path / "run"
-    proc = harness(["chaos", "run", "scenarios/redis-partition.yaml", "--out", str(out)],
-                   harness_env)  # fmt: skip
+    proc = harness(
+        ["chaos", "run", "scenarios/redis-partition.yaml", "--out", str(out)], harness_env
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     result = json.loads((out / "result.json").read_text())
     assert result.keys() >= RESULT_KEYS
@@ -106,8 +125,10 @@ def test_missing_toxiproxy_binary_is_an_environment_error(
     tmp_path: Path, harness_env: dict[str, str]
 ) -> None:
     harness_env["HARNESS_TOXIPROXY_BIN"] = str(tmp_path / "nope")
-    proc = harness(["chaos", "run", "scenarios/redis-partition.yaml", "--out",
-                    str(tmp_path / "run")], harness_env)  # fmt: skip
+    proc = harness(
+        ["chaos", "run", "scenarios/redis-partition.yaml", "--out", str(tmp_path / "run")],
+        harness_env,
+    )
     assert proc.returncode == 3
     assert "Toxiproxy" in proc.stderr and "Traceback" not in proc.stderr
 
@@ -119,8 +140,10 @@ def test_service_that_never_becomes_ready_is_named_and_exits_3(
     fake.write_text("#!/bin/sh\necho 'fake redis refusing to start' >&2\nexit 1\n")
     fake.chmod(0o755)
     harness_env["HARNESS_REDIS_SERVER_BIN"] = str(fake)
-    proc = harness(["chaos", "run", "scenarios/redis-partition.yaml", "--out",
-                    str(tmp_path / "run")], harness_env)  # fmt: skip
+    proc = harness(
+        ["chaos", "run", "scenarios/redis-partition.yaml", "--out", str(tmp_path / "run")],
+        harness_env,
+    )
     assert proc.returncode == 3, proc.stderr
     assert "service 'redis'" in proc.stderr
     assert "fake redis refusing to start" in proc.stderr

@@ -35,8 +35,12 @@ def _start(tmp_path: Path, env: dict[str, str], kind: str) -> tuple[subprocess.P
     out = tmp_path / "run"
     proc = subprocess.Popen(
         [sys.executable, "-m", "harness", "chaos", "run", str(scenario), "--out", str(out)],
-        cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
     def applied() -> bool:
         try:
