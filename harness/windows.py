@@ -23,8 +23,8 @@ def new_histogram() -> HdrHistogram:
     return HdrHistogram(_LOWEST_US, _HIGHEST_US, _DIGITS)
 
 
-def record_latency(hist: HdrHistogram, latency_ns: int) -> None:
-    hist.record_value(min(max(latency_ns // 1000, _LOWEST_US), _HIGHEST_US))
+def record_latency(hist: HdrHistogram, latency_ns: int, count: int = 1) -> None:
+    hist.record_value(min(max(latency_ns // 1000, _LOWEST_US), _HIGHEST_US), count)
 
 
 def percentile_ms(hist: HdrHistogram, pct: float) -> float | None:
