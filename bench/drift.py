@@ -1,13 +1,11 @@
 """Benchmark 1: fault injection drift.
 
-Drives the real schedule (``build_events`` + ``sleep_until`` + ``Nemesis``, as
-``harness/runner.py`` does) over a plan of short network faults on a local lab, then
+Drives the real schedule (``harness.timeline.run_schedule``, the loop
+``harness/runner.py`` uses) over a plan of short network faults on a local lab, then
 reads the fault records from the history. Measured, per fault action:
 
-* drift = ``t_end - planned_ns``: from the planned instant until the action returned
-  (for an apply: the journal write + fsync unless the harness journals ahead of time,
-  then the Toxiproxy calls);
-* lag = ``t_start - planned_ns``: the scheduler's part (wake-up, journal fsync);
+* drift = ``t_end - planned_ns``: from the planned instant until the action returned;
+* lag = ``t_start - planned_ns``: the scheduler's part (wake-up);
 * call = ``t_end - t_start``: the Toxiproxy HTTP calls themselves.
 
 The plan runs twice on one lab: with no load, then while a 10-user ``redis.kv`` load runs
@@ -18,7 +16,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,13 +39,13 @@ from common import (
 )
 
 from faults.base import get_kind
-from harness import runner
 from harness.history import HISTORY_FILE, HistoryWriter, read_history
 from harness.journal import Journal
 from harness.lab.local import LocalLab
 from harness.lab.toxiproxy import ToxiproxyClient
 from harness.scenario import PlannedFault
-from harness.timeline import Nemesis, build_events, sleep_until
+from harness.timeline import PREPARE_AHEAD_NS, Event, Nemesis, build_events
+from harness.timeline import run_schedule as run_timeline
 
 KINDS = ("network.latency", "network.down", "network.blackhole")
 TARGET_P99_MS = 10.0
@@ -113,17 +111,6 @@ def counting_toxiproxy_requests() -> Iterator[list[int]]:
         ToxiproxyClient._call = original  # type: ignore[method-assign]
 
 
-def journal_ahead_ns() -> int | None:
-    """``runner.PREPARE_AHEAD_NS`` when this harness journals each fault that long before
-    its planned time (``Nemesis.prepare``), as its runner does; ``None`` when the journal
-    write happens inside the apply. Keeps this loop the same as the runner's across
-    harness versions."""
-    ahead_ns = getattr(runner, "PREPARE_AHEAD_NS", None)
-    if ahead_ns is None or not hasattr(Nemesis, "prepare"):
-        return None
-    return int(ahead_ns)
-
-
 def run_schedule(
     lab: LocalLab, journal: Journal, history_path: Path, plan: list[PlannedFault], t0_ns: int
 ) -> CallCounts:
@@ -132,20 +119,15 @@ def run_schedule(
     history = HistoryWriter(history_path)
     nemesis = Nemesis(lab, journal, history, t0_ns, uuid.uuid4().hex[:8])
     calls: CallCounts = {}
-    ahead_ns = journal_ahead_ns()
-    prepare: Callable[[PlannedFault], None] | None = (
-        None if ahead_ns is None else getattr(nemesis, "prepare")  # noqa: B009
-    )
     try:
         with counting_toxiproxy_requests() as counter:
-            for event in build_events(plan, t0_ns):
-                if prepare is not None and ahead_ns is not None and event.action == "apply":
-                    sleep_until(event.at_ns - ahead_ns, lambda: None)
-                    prepare(event.fault)
-                sleep_until(event.at_ns, lambda: None)
-                before = counter[0]
-                nemesis.execute(event)
-                calls[(event.fault.fault_id, event.action)] = counter[0] - before
+            seen = [0]
+
+            def count(event: Event) -> None:
+                calls[(event.fault.fault_id, event.action)] = counter[0] - seen[0]
+                seen[0] = counter[0]
+
+            run_timeline(nemesis, build_events(plan, t0_ns), on_event=count)
     finally:
         nemesis.revert_all()
         history.close()
@@ -295,12 +277,9 @@ def _checks(passes: list[Pass]) -> list[Check]:
 
 
 def _journal_note() -> str:
-    ahead_ns = journal_ahead_ns()
-    if ahead_ns is None:
-        return "the journal fsync before each apply is part of the apply"
     return (
-        f"each fault is journaled {ahead_ns / 1e6:g} ms ahead of its planned time with "
-        "`Nemesis.prepare`, as the runner does"
+        f"each fault is journaled {PREPARE_AHEAD_NS / 1e6:g} ms ahead of its planned time "
+        "with `Nemesis.prepare`"
     )
 
 
@@ -309,16 +288,15 @@ def section(shape: PlanShape, passes: list[Pass]) -> Section:
         f"Plan: {shape.count} network faults on `redis`, cycling "
         + ", ".join(f"`{k}`" for k in KINDS)
         + f" (default params), each {shape.length_s * 1000:g} ms long, one every "
-        f"{shape.spacing_s * 1000:g} ms, driven by `build_events` + `sleep_until` + "
-        "`Nemesis` in the same loop as `harness/runner.py` (a no-op progress tick; "
+        f"{shape.spacing_s * 1000:g} ms, driven by `harness.timeline.run_schedule`, "
+        "the loop `harness/runner.py` uses ("
         + _journal_note()
         + "). Drift = `t_end - planned_ns` of each fault record in the history; p99 is "
         "nearest-rank.",
         "",
         *table(["pass: action", "n", "p50 ms", "p99 ms", "max ms"], _summary_rows(passes)),
-        "Drift split into the scheduler's part (lag = `t_start - planned_ns`: wake-up"
-        + ("" if journal_ahead_ns() is not None else " plus the journal fsync for an apply")
-        + ") and the Toxiproxy calls "
+        "Drift split into the scheduler's part (lag = `t_start - planned_ns`: wake-up) "
+        "and the Toxiproxy calls "
         "(call = `t_end - t_start`); 'requests' is the median number of HTTP requests "
         "the action sent to Toxiproxy:",
         "",

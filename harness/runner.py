@@ -28,11 +28,9 @@ from harness.loadproc import LoadGenerator
 from harness.progress import Progress
 from harness.result import analyse, write_result
 from harness.scenario import Scenario
-from harness.timeline import Nemesis, build_events, sleep_until
+from harness.timeline import Event, Nemesis, build_events, run_schedule, sleep_until
 
 START_MARGIN_S = 0.05
-# Faults are journaled this long before their planned time (see Nemesis.prepare).
-PREPARE_AHEAD_NS = 50_000_000
 
 
 @dataclass
@@ -166,12 +164,7 @@ def _run(
             active = [f"{pf.fault_id} {pf.kind}" for _, pf in nemesis.active.values()]
             progress.update(elapsed, active, loadgen.last_tick)
 
-        for event in build_events(phase.faults, t0_ns):
-            if event.action == "apply":
-                sleep_until(event.at_ns - PREPARE_AHEAD_NS, tick)
-                nemesis.prepare(event.fault)
-            sleep_until(event.at_ns, tick)
-            nemesis.execute(event)
+        def report(event: Event) -> None:
             if event.action == "apply":
                 progress.note(
                     f"{(event.at_ns - t0_ns) / 1e9:6.1f}s  apply  {event.fault.kind} "
@@ -182,6 +175,8 @@ def _run(
                     f"{(event.at_ns - t0_ns) / 1e9:6.1f}s  revert {event.fault.kind} "
                     f"({event.fault.fault_id})"
                 )
+
+        run_schedule(nemesis, build_events(phase.faults, t0_ns), tick, report)
         sleep_until(stop_ns, tick)
         # The generator stops itself at stop_ns; give its users their stop timeout.
         if not loadgen.wait(params.op_timeout * 2 + 15.0):  # type: ignore[attr-defined]

@@ -21,6 +21,8 @@ from harness.lab.base import Lab
 from harness.scenario import PlannedFault
 
 REVERT_ATTEMPTS = 3
+# Faults are journaled this long before their planned time (see Nemesis.prepare).
+PREPARE_AHEAD_NS = 50_000_000
 
 
 @dataclass(frozen=True)
@@ -60,6 +62,24 @@ def sleep_until(deadline_ns: int, on_tick: Callable[[], None] | None = None) -> 
             next_tick = now + 250_000_000
         until = deadline_ns if on_tick is None else min(deadline_ns, next_tick)
         time.sleep(max(until - time.monotonic_ns(), 0) / 1e9)
+
+
+def run_schedule(
+    nemesis: Nemesis,
+    events: list[Event],
+    on_tick: Callable[[], None] | None = None,
+    on_event: Callable[[Event], None] | None = None,
+) -> None:
+    """Execute ``events`` at their times: journal each fault ``PREPARE_AHEAD_NS`` early,
+    apply or revert it on time, then call ``on_event``."""
+    for event in events:
+        if event.action == "apply":
+            sleep_until(event.at_ns - PREPARE_AHEAD_NS, on_tick)
+            nemesis.prepare(event.fault)
+        sleep_until(event.at_ns, on_tick)
+        nemesis.execute(event)
+        if on_event is not None:
+            on_event(event)
 
 
 class Nemesis:
