@@ -110,7 +110,8 @@ class LocalLab:
         ready_deadline_s: float = READY_DEADLINE_S,
     ) -> None:
         self.lab_id = f"local-{uuid.uuid4().hex[:12]}"
-        self.root = root
+        # Absolute: services run with their data directory as working directory.
+        self.root = root.resolve()
         self.specs = services
         self.journal = journal
         self.ready_deadline_s = ready_deadline_s

@@ -15,11 +15,11 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def harness(
-    args: list[str], env: dict[str, str], timeout_s: float = 180
+    args: list[str], env: dict[str, str], timeout_s: float = 180, cwd: Path = REPO
 ) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "harness", *args],
-        cwd=REPO,
+        cwd=cwd,
         env=env,
         capture_output=True,
         text=True,

@@ -108,9 +108,10 @@ slo:
 def test_redis_without_aof_killed_under_writes_is_reported_lost_and_exits_1(
     tmp_path: Path, harness_env: dict[str, str], no_leftovers: None
 ) -> None:
-    scenario = write_scenario(tmp_path / "aof-off.yaml", AOF_OFF)
+    write_scenario(tmp_path / "aof-off.yaml", AOF_OFF)
     out = tmp_path / "run"
-    proc = harness(["chaos", "run", str(scenario), "--out", str(out)], harness_env)
+    # A relative run directory, as `make demo` uses (runs/<time>-<name>).
+    proc = harness(["chaos", "run", "aof-off.yaml", "--out", "run"], harness_env, cwd=tmp_path)
     assert proc.returncode == 1, proc.stdout + proc.stderr
     result = json.loads((out / "result.json").read_text())
     integrity = result["checks"]["integrity"]
