@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
+import redis
 
-from .support import REPO, alive, harness, lab_pids, run_record, write_scenario
+from .support import REPO, alive, harness, history, lab_pids, run_record, wait_for, write_scenario
 
 pytestmark = pytest.mark.services
 
@@ -156,3 +159,59 @@ def test_repository_scenarios_dry_run(harness_env: dict[str, str]) -> None:
         proc = harness(["chaos", "run", str(scenario), "--dry-run"], harness_env)
         assert proc.returncode == 0, proc.stderr
         assert "apply" in proc.stdout and "revert" in proc.stdout
+
+
+TAMPER = """
+name: tamper
+duration: 6s
+load:
+  workload: redis.kv
+  users: 4
+  spawn_rate: 50
+checks:
+  integrity: {}
+"""
+
+
+def test_keys_changed_behind_the_harness_back_are_reported_corrupted_lost_and_unexpected(
+    tmp_path: Path, harness_env: dict[str, str], no_leftovers: None
+) -> None:
+    write_scenario(tmp_path / "tamper.yaml", TAMPER)
+    out = tmp_path / "run"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "harness", "chaos", "run", "tamper.yaml", "--out", "run"],
+        cwd=tmp_path,
+        env=harness_env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+    def acked_keys() -> list[str]:
+        try:
+            records = history(out)
+        except FileNotFoundError:
+            return []
+        keys = [r["key"] for r in records if r.get("op") == "set" and r["type"] == "ok"]
+        return keys if len(keys) >= 50 else []
+
+    keys = wait_for(acked_keys, 30, "acknowledged writes")
+    record = run_record(out)
+    host, port = record["lab"]["services"]["redis"]["upstream"]
+    # Straight to redis-server, not through the proxy: the harness cannot see this.
+    direct = redis.Redis(host=host, port=port)
+    corrupted, lost = keys[:3], keys[3:5]
+    for key in corrupted:
+        direct.set(key, b"garbage written behind the harness's back")
+    direct.delete(*lost)
+    intruder = f"{record['run_tag']}:intruder:1"
+    direct.set(intruder, b"never written by the workload")
+    direct.close()
+
+    stdout, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 1, stdout + stderr
+    integrity = json.loads((out / "result.json").read_text())["checks"]["integrity"]
+    assert integrity["verdict"] == "fail"
+    assert integrity["corrupted"] == 3 and set(integrity["examples"]["corrupted"]) == set(corrupted)
+    assert integrity["lost"] == 2 and set(integrity["examples"]["lost"]) == set(lost)
+    assert integrity["unexpected"] == 1 and integrity["examples"]["unexpected"] == [intruder]
