@@ -39,6 +39,7 @@ class LoadGenerator:
         self.done = threading.Event()
         self.totals: dict[str, int] = {}
         self.last_tick: dict[str, Any] = {}
+        self.finished_ns: int | None = None
         self._reader: threading.Thread | None = None
 
     def start(self, ready_deadline_s: float = 60.0) -> None:
@@ -61,7 +62,7 @@ class LoadGenerator:
         self._reader.start()
         if not self.ready.wait(ready_deadline_s):
             self.stop()
-            raise LabError(self._failure("the load generator did not become ready"))
+            raise LabError(self.failure("the load generator did not become ready"))
 
     def _read(self) -> None:
         assert self.proc is not None and self.proc.stdout is not None
@@ -77,20 +78,29 @@ class LoadGenerator:
                 self.last_tick = event
             elif kind == "done":
                 self.totals = {k: event[k] for k in ("ok", "fail", "info")}
+                self.finished_ns = time.monotonic_ns()
                 self.done.set()
         # EOF: the process ended; wake anyone still waiting.
+        self.finished_ns = self.finished_ns or time.monotonic_ns()
         self.ready.set()
         self.done.set()
 
     def go(self, t0_ns: int, stop_ns: int) -> None:
         assert self.proc is not None and self.proc.stdin is not None
         if self.proc.poll() is not None:
-            raise LabError(self._failure("the load generator exited before the start"))
+            raise LabError(self.failure("the load generator exited before the start"))
         self.proc.stdin.write(json.dumps({"t0_ns": t0_ns, "stop_ns": stop_ns}) + "\n")
         self.proc.stdin.flush()
 
     def wait(self, timeout_s: float) -> bool:
-        return self.done.wait(timeout_s)
+        if self.done.wait(timeout_s):
+            self.finished_ns = self.finished_ns or time.monotonic_ns()
+            return True
+        return False
+
+    def exited_early(self, stop_ns: int) -> bool:
+        """True when the generator ended before ``stop_ns`` or without its totals."""
+        return not self.totals or (self.finished_ns or 0) < stop_ns
 
     def stop(self, grace_s: float = 5.0) -> None:
         """SIGTERM (the generator stops its users and flushes), SIGKILL after ``grace_s``."""
@@ -111,7 +121,7 @@ class LoadGenerator:
             with contextlib.suppress(OSError):
                 self.proc.stdin.close()
 
-    def _failure(self, what: str) -> str:
+    def failure(self, what: str) -> str:
         time.sleep(0.1)
         try:
             tail = (self.run_dir / "loadgen.log").read_text(errors="replace").strip()

@@ -97,7 +97,16 @@ def run_scenario(
             interrupted = exc
     progress.close()
     if interrupted is not None:
-        return RunOutcome(run_dir, None, EXIT_INTERRUPTED, healed, [str(interrupted)])
+        # What happened before the signal is still worth a result (status "error").
+        errors.insert(0, str(interrupted))
+        try:
+            result = analyse(run_dir, scenario, errors)
+        except (OSError, ValueError):
+            pass  # interrupted before the load started: nothing to analyse
+        else:
+            result["run_dir"] = str(run_dir)
+            write_result(run_dir / "result.json", result)
+        return RunOutcome(run_dir, None, EXIT_INTERRUPTED, healed, errors)
     result = analyse(run_dir, scenario, errors)
     result["run_dir"] = str(run_dir)
     write_result(run_dir / "result.json", result)
@@ -181,6 +190,8 @@ def _run(
         # The generator stops itself at stop_ns; give its users their stop timeout.
         if not loadgen.wait(params.op_timeout * 2 + 15.0):  # type: ignore[attr-defined]
             errors.append("the load generator did not stop in time; it was terminated")
+        elif loadgen.exited_early(stop_ns):
+            errors.append(loadgen.failure("the load generator exited before the end of the load"))
         history.write({"op": "run-end", "t_end": time.monotonic_ns(), "wall": time.time()})
     finally:
         signals.shielded = True

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import signal
 import subprocess
 import sys
@@ -89,6 +90,9 @@ def test_sigterm_mid_fault_reverts_tears_down_and_exits_130(
     _, stderr = proc.communicate(timeout=60)
     assert proc.returncode == 130, stderr
     assert "Traceback" not in stderr
+    result = json.loads((out / "result.json").read_text())
+    assert result["status"] == "error"
+    assert result["errors"][0] == "interrupted by SIGTERM"
     records = history(out)
     reverts = [r for r in records if r.get("op") == "fault" and r["action"] == "revert"]
     assert reverts and reverts[-1]["type"] == "ok"
