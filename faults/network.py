@@ -72,8 +72,12 @@ class ToxicFault(Fault):
 
 class LatencyParams(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
-    latency_ms: float = Field(100.0, ge=0, description="added delay per data chunk, ms")
-    jitter_ms: float = Field(0.0, ge=0, description="random +/- variation of the delay, ms")
+    latency_ms: float = Field(
+        100.0, ge=0, le=3_600_000, description="added delay per data chunk, ms"
+    )
+    jitter_ms: float = Field(
+        0.0, ge=0, le=3_600_000, description="random +/- variation of the delay, ms"
+    )
     stream: Stream = Field("both", description="upstream (to the service), downstream, both")
     toxicity: float = Field(1.0, ge=0, le=1, description="share of connections affected")
 

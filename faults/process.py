@@ -57,7 +57,7 @@ class Kill(_ProcessFault):
 
 class RestartParams(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
-    grace_s: float = Field(10.0, gt=0, description="seconds between SIGTERM and SIGKILL")
+    grace_s: float = Field(10.0, gt=0, le=3600, description="seconds between SIGTERM and SIGKILL")
 
 
 @register

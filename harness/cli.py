@@ -123,13 +123,17 @@ def heal_command(
     report = heal(journal, stop_orphan_labs=not keep_labs, include_live=force)
     for line in report.reverted:
         typer.echo(f"reverted {line}")
+    for line in report.gone:
+        typer.echo(f"closed {line}")
     for lab_id in report.labs_stopped:
         typer.echo(f"stopped orphaned lab {lab_id}")
     for line in report.failed:
         _err(f"could not revert {line}")
     for line in report.skipped:
         typer.echo(f"left alone {line}; --force reverts it anyway")
-    if not (report.reverted or report.labs_stopped or report.failed or report.skipped):
+    if not (
+        report.reverted or report.labs_stopped or report.failed or report.skipped or report.gone
+    ):
         typer.echo(f"nothing to heal (journal {journal.path})")
     if report.failed:
         raise typer.Exit(3)

@@ -9,6 +9,7 @@ from typing import Any
 from faults.base import get_kind
 from harness.journal import Journal, owner_alive
 from harness.lab.base import Lab
+from harness.lab.procs import ManagedProcess
 
 
 @dataclass
@@ -16,6 +17,7 @@ class HealReport:
     reverted: list[str] = field(default_factory=list)
     failed: list[str] = field(default_factory=list)
     labs_stopped: list[str] = field(default_factory=list)
+    gone: list[str] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
 
     @property
@@ -30,6 +32,13 @@ def _lab_from(record: dict[str, Any], journal: Journal) -> Lab | None:
 
         return LocalLab.from_record(lab, journal)
     return None
+
+
+def _lab_running(record: dict[str, Any]) -> bool:
+    """True while the lab's Toxiproxy server (the process every fault goes through or
+    next to) is the same process that was journaled."""
+    proxy = (record.get("lab") or {}).get("toxiproxy_process")
+    return isinstance(proxy, dict) and ManagedProcess.from_record(proxy).alive()
 
 
 def heal(
@@ -55,6 +64,12 @@ def heal(
         revert = rec["revert"]
         kind = get_kind(revert["kind"])
         lab_rec = state.labs.get(revert.get("lab_id", ""))
+        if revert.get("lab_id") and (lab_rec is None or not _lab_running(lab_rec)):
+            # The lab the fault lived in is gone (stopped, or the machine restarted):
+            # its proxies and processes went with it, so there is nothing to undo.
+            journal.fault_reverted(key)
+            report.gone.append(f"{key} ({revert['kind']}): lab {revert['lab_id']} is gone")
+            continue
         lab = _lab_from(lab_rec, journal) if lab_rec else None
         if kind is None:
             report.failed.append(f"{key}: unknown fault kind {revert['kind']}")

@@ -8,9 +8,10 @@ process on the machine, so the load generator and the harness share one clock):
   a timeout or reset after the request was sent);
 * fault action: ``{op: "fault", action: "apply"|"revert", fault_id, kind, targets,
   planned_ns, t_start, t_end, type, error}``;
-* run markers: ``{op: "run", t0_ns, ...}``, ``{op: "load-start"}``, ``{op: "load-stop"}``;
-* checker reads: ``{op: "final-read", values: {key: digest|null}}``,
-  ``{op: "final-scan", keys: [...]}``.
+* run markers: ``{op: "run", t0_ns, wall, scenario, run_tag, lab, loadgen_pid}`` when
+  the load starts at ``t0_ns``, ``{op: "run-end", t_end, wall}`` after it stopped;
+* checker reads: ``{op: "final-read", type, values: {key: digest|null}}`` per batch,
+  ``{op: "final-scan", type, scanned, unattempted: [keys never written]}``.
 
 Several processes append to the same file. Each writes whole lines with a single
 ``write(2)`` on an ``O_APPEND`` descriptor, which Linux keeps from interleaving.

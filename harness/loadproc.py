@@ -114,7 +114,9 @@ class LoadGenerator:
             self.proc.wait(5.0)
 
     def close(self) -> None:
-        self.stop()
+        # Its users may each need two operation timeouts to finish and flush the history.
+        op_timeout = float(self.config.get("params", {}).get("op_timeout", 1.0))
+        self.stop(grace_s=2 * op_timeout + 5.0)
         if self._reader is not None:
             self._reader.join(timeout=2.0)
         if self.proc is not None and self.proc.stdin is not None:

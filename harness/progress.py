@@ -38,6 +38,14 @@ class Progress:
             self._width = 0
             self.stream.flush()
 
+    def always(self, message: str) -> None:
+        """A notice that matters even in a log (a healed leftover fault): always printed."""
+        if self.enabled:
+            self.note(message)
+        else:
+            self.stream.write(message + "\n")
+            self.stream.flush()
+
     def close(self) -> None:
         if self.enabled and self._width:
             self.stream.write("\n")

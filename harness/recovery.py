@@ -161,7 +161,7 @@ def analyse_faults(
     baseline = baseline_of(series, spec, first_apply)
     health = health_from(baseline, spec, series.window_s)
     # The last window is cut short by the end of the load: never judge it.
-    last_index = min(len(series.windows), int(load_end_s / series.window_s)) - 1
+    last_index = min(len(series.windows), int(load_end_s / series.window_s + 1e-9)) - 1
     need = max(1, math.ceil(spec.healthy_for / series.window_s - 1e-9))
     rows = []
     for i, f in enumerate(faults):

@@ -10,7 +10,7 @@ from __future__ import annotations
 import signal
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -19,7 +19,7 @@ from types import FrameType
 from typing import Any
 
 from harness.checks.collect import final_read, written_keys
-from harness.errors import EXIT_INTERRUPTED, HarnessError, Interrupted
+from harness.errors import EXIT_INTERRUPTED, Interrupted, InvalidInput
 from harness.heal import HealReport, heal
 from harness.history import HISTORY_FILE, HistoryWriter, read_history
 from harness.journal import Journal
@@ -75,6 +75,16 @@ def default_run_dir(scenario: Scenario, base: Path = Path("runs")) -> Path:
     return path
 
 
+def prepare_run_dir(run_dir: Path) -> None:
+    """Create an empty run directory; ``InvalidInput`` if it holds files or cannot be made."""
+    if run_dir.is_dir() and any(run_dir.iterdir()):
+        raise InvalidInput(f"run directory {run_dir} is not empty: choose another --out")
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InvalidInput(f"cannot create run directory {run_dir}: {exc.strerror}") from None
+
+
 def run_scenario(
     scenario: Scenario,
     run_dir: Path,
@@ -82,11 +92,15 @@ def run_scenario(
     journal: Journal | None = None,
 ) -> RunOutcome:
     journal = journal or Journal()
-    run_dir.mkdir(parents=True, exist_ok=True)
+    prepare_run_dir(run_dir)
     (run_dir / "scenario.json").write_text(scenario.model_dump_json(indent=2, by_alias=True))
     healed = heal(journal)
     for line in healed.reverted:
-        progress.note(f"healed a fault left by an earlier run: {line}")
+        progress.always(f"healed a fault left by an earlier run: {line}")
+    for line in healed.failed:
+        progress.always(f"warning: could not heal a fault left by an earlier run: {line}")
+    for lab_id in healed.labs_stopped:
+        progress.always(f"stopped lab {lab_id}, left running by an earlier run")
     signals = _Signals()
     errors: list[str] = []
     interrupted: Interrupted | None = None
@@ -95,6 +109,9 @@ def run_scenario(
             _run(scenario, run_dir, progress, journal, signals, errors)
         except Interrupted as exc:
             interrupted = exc
+    if interrupted is None and signals.received is not None:
+        # The signal arrived while cleaning up: the run still counts as interrupted.
+        interrupted = Interrupted(f"interrupted by {signal.Signals(signals.received).name}")
     progress.close()
     if interrupted is not None:
         # What happened before the signal is still worth a result (status "error").
@@ -195,21 +212,37 @@ def _run(
         history.write({"op": "run-end", "t_end": time.monotonic_ns(), "wall": time.time()})
     finally:
         signals.shielded = True
-        if nemesis is not None:
-            nemesis.revert_all()
-            errors.extend(nemesis.errors)
-        # Anything journaled but not yet in the nemesis's hands (a signal between the
-        # journal write and the apply) is reverted from the journal.
-        leftover = heal(journal, stop_orphan_labs=False, prefix=f"{run_tag}/")
-        errors.extend(f"revert failed: {f}" for f in leftover.failed)
-        if loadgen is not None:
-            loadgen.close()
-        try:
+
+        def revert() -> None:
+            if nemesis is not None:
+                nemesis.revert_all()
+                errors.extend(nemesis.errors)
+            # Anything journaled but not yet in the nemesis's hands (a signal between the
+            # journal write and the apply) is reverted from the journal.
+            leftover = heal(journal, stop_orphan_labs=False, prefix=f"{run_tag}/")
+            errors.extend(f"revert failed: {f}" for f in leftover.failed)
+
+        def collect() -> None:
             if signals.received is None and lab.services and scenario.checks.integrity:
                 _collect_integrity(scenario, run_dir, lab, history, run_tag)
+
+        # Each step runs even if an earlier one failed (a full disk, say); the lab is
+        # always stopped last.
+        try:
+            _guarded(errors, "reverting faults", revert)
+            if loadgen is not None:
+                _guarded(errors, "stopping the load generator", loadgen.close)
+            _guarded(errors, "the final read", collect)
         finally:
-            lab.down()
-            history.close()
+            _guarded(errors, "stopping the lab", lab.down)
+            _guarded(errors, "closing the history", history.close)
+
+
+def _guarded(errors: list[str], what: str, step: Callable[[], None]) -> None:
+    try:
+        step()
+    except Exception as exc:
+        errors.append(f"{what} failed: {type(exc).__name__}: {exc}")
 
 
 def _collect_integrity(
@@ -228,7 +261,3 @@ def _collect_integrity(
         history,
         scenario.checks.integrity.final_read_deadline,
     )
-
-
-def describe_error(exc: HarnessError) -> str:
-    return str(exc)

@@ -40,9 +40,16 @@ def _default_services() -> dict[str, ServiceSpec]:
     return {"redis": RedisServiceSpec()}
 
 
+SERVICE_NAME_PATTERN = r"^[a-z][a-z0-9_-]{0,39}$"
+SCENARIO_NAME_PATTERN = r"^[A-Za-z0-9_.-]{1,80}$"
+FAULT_ID_PATTERN = r"^[A-Za-z0-9_.-]{1,40}$"
+ServiceName = Annotated[str, Field(pattern=SERVICE_NAME_PATTERN)]
+
+
 class LabSpec(_Model):
     backend: Literal["local"] = "local"
-    services: dict[str, ServiceSpec] = Field(default_factory=_default_services)
+    # Names become directory names and Toxiproxy proxy names: keep them plain.
+    services: dict[ServiceName, ServiceSpec] = Field(default_factory=_default_services)
 
 
 class LoadSpec(_Model):
@@ -54,11 +61,11 @@ class LoadSpec(_Model):
 
 
 class TimelineEntry(_Model):
-    id: str | None = Field(None, pattern=r"^[A-Za-z0-9_.-]{1,40}$")
+    id: str | None = Field(None, pattern=FAULT_ID_PATTERN)
     at: Duration
     for_: Duration | None = Field(None, alias="for")
     fault: str
-    target: str | list[str] = "redis"
+    target: str | Annotated[list[str], Field(min_length=1)] = "redis"
     params: dict[str, Any] = Field(default_factory=dict)
 
     @property
@@ -69,7 +76,7 @@ class TimelineEntry(_Model):
 class RecoverySpec(_Model):
     """How windows are judged healthy, against a baseline taken before the first fault."""
 
-    window: Duration = Field(0.1, gt=0, le=10)
+    window: Duration = Field(0.1, ge=0.001, le=10)
     healthy_for: Duration = Field(1.0, gt=0)
     warmup: Duration = Field(1.0, ge=0, description="start of the run left out of the baseline")
     min_throughput_ratio: float = Field(0.5, gt=0, le=1)
@@ -95,7 +102,7 @@ class ChecksSpec(_Model):
 
 
 class Scenario(_Model):
-    name: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]{1,80}$")]
+    name: Annotated[str, Field(pattern=SCENARIO_NAME_PATTERN)]
     description: str = ""
     seed: int = 0
     lab: LabSpec = Field(default_factory=LabSpec)
@@ -164,9 +171,14 @@ def load_scenario(path: str | Path) -> Scenario:
     """Read, parse and validate a scenario file; ``ScenarioError`` lists every problem."""
     path = Path(path)
     try:
-        text = path.read_text()
+        text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ScenarioError(str(path), [f"{path}: cannot read the file: {exc.strerror}"]) from None
+    except UnicodeDecodeError as exc:
+        line = path.read_bytes()[: exc.start].count(b"\n") + 1
+        raise ScenarioError(
+            str(path), [f"{path}:{line}: not UTF-8 text (byte {exc.object[exc.start]:#04x})"]
+        ) from None
     return parse_scenario(text, str(path))
 
 
@@ -208,6 +220,10 @@ def _explain(
             allowed = _allowed_fields(root or Scenario, err["loc"][:-1])
             hint = f" (expected one of: {', '.join(allowed)})" if allowed else ""
             problems.append(at(loc, f"unknown field '{loc[-1]}'{hint}"))
+        elif kind == "string_pattern_mismatch":
+            pattern = (err.get("ctx") or {}).get("pattern", "")
+            message = f"expected {_PATTERN_HINTS.get(pattern, f'text matching {pattern}')}"
+            problems.append(at(loc, f"{message}, got {err.get('input')!r}"))
         else:
             message = err["msg"].replace("Input should be", "expected").replace("Value error, ", "")
             got = err.get("input")
@@ -215,6 +231,14 @@ def _explain(
                 message += f", got {got!r}"
             problems.append(at(loc, message))
     return problems
+
+
+_PATTERN_HINTS = {
+    SERVICE_NAME_PATTERN: "a name of lowercase letters, digits, '-' and '_', starting with "
+    "a letter, at most 40 characters",
+    SCENARIO_NAME_PATTERN: "letters, digits, '.', '_' or '-' (no spaces), at most 80 characters",
+    FAULT_ID_PATTERN: "letters, digits, '.', '_' or '-' (no spaces), at most 40 characters",
+}
 
 
 def _is_union_tag(part: Any) -> bool:
@@ -286,6 +310,8 @@ def _cross_check(s: Scenario, at: Any) -> list[str]:
                 )
             )
             continue
+        if len(set(entry.targets)) != len(entry.targets):
+            problems.append(at((*here, "target"), "a service is listed twice"))
         for name in entry.targets:
             if name not in services:
                 problems.append(
@@ -320,4 +346,43 @@ def _cross_check(s: Scenario, at: Any) -> list[str]:
         if fault_id in seen_ids:
             problems.append(at((*here, "id"), f"duplicate fault id '{fault_id}'"))
         seen_ids[fault_id] = index
+    problems += _overlaps(s, at)
+    windows = s.duration / s.recovery.window
+    if windows > MAX_WINDOWS:
+        problems.append(
+            at(
+                ("recovery", "window"),
+                f"{windows:.0f} windows of "
+                f"{format_duration(s.recovery.window)} over {format_duration(s.duration)}; "
+                f"at most {MAX_WINDOWS:,}: use a wider window for long runs",
+            )
+        )
+    return problems
+
+
+# Faults that set the same state of a service (the proxy's enabled flag, the process's
+# life) cannot overlap on one target: the first revert would undo the second fault.
+_EXCLUSIVE = {"network.down": "proxy", "process.kill": "process", "process.restart": "process"}
+MAX_WINDOWS = 2_000_000
+
+
+def _overlaps(s: Scenario, at: Any) -> list[str]:
+    problems = []
+    spans = []
+    for index, entry in enumerate(s.timeline):
+        group = _EXCLUSIVE.get(entry.fault)
+        if group is not None:
+            spans.append((entry.at, entry.at + (entry.for_ or 0.0), group, index, entry))
+    for a_start, a_end, a_group, a_i, a in spans:
+        for b_start, b_end, b_group, b_i, b in spans:
+            if b_i <= a_i or a_group != b_group or not set(a.targets) & set(b.targets):
+                continue
+            if a_start <= b_end and b_start <= a_end:
+                problems.append(
+                    at(
+                        ("timeline", b_i, "at"),
+                        f"{b.fault} overlaps {a.fault} "
+                        f"(timeline item {a_i + 1}) on the same service",
+                    )
+                )
     return problems

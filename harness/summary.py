@@ -42,7 +42,12 @@ def render_summary(result: dict[str, Any]) -> str:
     rows = []
     for f in result["faults"]:
         target = f["target"] if isinstance(f["target"], str) else ",".join(f["target"])
-        recover = "never (censored)" if f["censored"] else _v(f["time_to_recover_s"], "s")
+        if f["applied_at_s"] is None or f["reverted_at_s"] is None:
+            recover = "-"
+        elif f["censored"]:
+            recover = "never (censored)"
+        else:
+            recover = _v(f["time_to_recover_s"], "s")
         rows.append(
             [
                 f["id"],

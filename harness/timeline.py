@@ -137,19 +137,25 @@ class Nemesis:
         self.prepare(pf)
         fault = self._prepared.pop(pf.fault_id)
         self.active[pf.fault_id] = (fault, pf)
-        self._act("apply", pf, planned_ns, fault.apply)
+        error = self._act("apply", pf, planned_ns, fault.apply)
+        if error is not None:
+            self.errors.append(f"apply {pf.kind} {pf.fault_id}: {error}")
 
     def revert(self, fault_id: str, planned_ns: int | None = None) -> bool:
         entry = self.active.get(fault_id)
         if entry is None:
             return True
         fault, pf = entry
+        error = None
         for attempt in range(REVERT_ATTEMPTS):
-            if self._act("revert", pf, planned_ns, fault.revert, attempt):
+            error = self._act("revert", pf, planned_ns, fault.revert, attempt)
+            if error is None:
                 del self.active[fault_id]
                 self.journal.fault_reverted(self.key(fault_id))
                 return True
             time.sleep(0.2 * (attempt + 1))
+        # Still journaled as applied: `harness heal` will try again.
+        self.errors.append(f"revert {pf.kind} {fault_id}: {error}")
         return False
 
     def revert_all(self) -> None:
@@ -175,7 +181,8 @@ class Nemesis:
         planned_ns: int | None,
         call: Callable[[], None],
         attempt: int = 0,
-    ) -> bool:
+    ) -> str | None:
+        """Run one action and record it; the error text, or ``None`` on success."""
         t_start = time.monotonic_ns()
         error = None
         try:
@@ -184,7 +191,6 @@ class Nemesis:
             raise
         except Exception as exc:  # a failed action is recorded, never fatal to the run
             error = f"{type(exc).__name__}: {exc}"
-            self.errors.append(f"{action} {pf.kind} {pf.fault_id}: {error}")
         t_end = time.monotonic_ns()
         self.history.write(
             {
@@ -202,4 +208,4 @@ class Nemesis:
                 "error": error,
             }
         )
-        return error is None
+        return error

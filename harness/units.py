@@ -3,6 +3,7 @@ seconds."""
 
 from __future__ import annotations
 
+import math
 import re
 from typing import Annotated, Any
 
@@ -17,8 +18,8 @@ def parse_duration(value: Any) -> float:
     if isinstance(value, bool):
         raise ValueError("expected a duration such as 500ms, 30s or 2m")
     if isinstance(value, int | float):
-        if value < 0:
-            raise ValueError("expected a non-negative duration")
+        if not math.isfinite(value) or value < 0:
+            raise ValueError("expected a finite, non-negative duration")
         return float(value)
     if isinstance(value, str):
         match = _PATTERN.match(value)

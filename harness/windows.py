@@ -7,9 +7,7 @@ fast service.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
 
 from hdrh.histogram import HdrHistogram
 
@@ -40,7 +38,14 @@ class Window:
     ok: int = 0
     fail: int = 0
     info: int = 0
-    hist: HdrHistogram = field(default_factory=new_histogram, repr=False)
+    # Allocated at the first acknowledged operation: empty windows cost nothing.
+    _hist: HdrHistogram | None = field(default=None, repr=False)
+
+    @property
+    def hist(self) -> HdrHistogram:
+        if self._hist is None:
+            self._hist = new_histogram()
+        return self._hist
 
     @property
     def total(self) -> int:
@@ -51,7 +56,7 @@ class Window:
         return (self.fail + self.info) / self.total if self.total else 0.0
 
     def p(self, pct: float) -> float | None:
-        return percentile_ms(self.hist, pct)
+        return None if self._hist is None else percentile_ms(self._hist, pct)
 
 
 class WindowSeries:
@@ -93,16 +98,6 @@ class WindowSeries:
         """One histogram over windows ``first..last`` inclusive."""
         out = new_histogram()
         for w in self.windows[max(first, 0) : last + 1]:
-            if w.hist.get_total_count():
-                out.add(w.hist)
+            if w._hist is not None:
+                out.add(w._hist)
         return out
-
-
-def series_from_history(
-    records: Iterable[dict[str, Any]], t0_ns: int, window_s: float, end_s: float | None = None
-) -> WindowSeries:
-    series = WindowSeries(t0_ns, window_s, end_s)
-    for rec in records:
-        if "type" in rec and rec.get("process") not in (None, "nemesis", "checker"):
-            series.add(rec["t_start"], rec["t_end"], rec["type"])
-    return series

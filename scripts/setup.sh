@@ -50,8 +50,11 @@ if [ ! -e "$stamp" ]; then
     touch "$stamp"
 fi
 
-# 2. The Toxiproxy server, pinned, built from source into .bin/ (the binary is named `server`).
-if [ ! -x "$BIN/server" ] || [ ! -e "$BIN/.toxiproxy-$TOXIPROXY_VERSION" ]; then
+# 2. The Toxiproxy server, pinned, built from source into .bin/ (the binary is named `server`),
+#    unless HARNESS_TOXIPROXY_BIN names one already.
+if [ -n "${HARNESS_TOXIPROXY_BIN:-}" ] && [ "$HARNESS_TOXIPROXY_BIN" != "$BIN/server" ]; then
+    [ -x "$HARNESS_TOXIPROXY_BIN" ] || die "HARNESS_TOXIPROXY_BIN=$HARNESS_TOXIPROXY_BIN is not an executable file"
+elif [ ! -x "$BIN/server" ] || [ ! -e "$BIN/.toxiproxy-$TOXIPROXY_VERSION" ]; then
     command -v go >/dev/null 2>&1 || die "Go >= 1.23 is needed to build the Toxiproxy server $TOXIPROXY_VERSION: install it from https://go.dev/doc/install, or set HARNESS_TOXIPROXY_BIN to an existing toxiproxy-server binary"
     say "building Toxiproxy server $TOXIPROXY_VERSION into .bin/ (go install)"
     mkdir -p "$BIN"
@@ -60,8 +63,10 @@ if [ ! -x "$BIN/server" ] || [ ! -e "$BIN/.toxiproxy-$TOXIPROXY_VERSION" ]; then
     touch "$BIN/.toxiproxy-$TOXIPROXY_VERSION"
 fi
 
-# 3. redis-server from the system's packages when it is missing.
-if ! command -v redis-server >/dev/null 2>&1; then
+# 3. redis-server from the system's packages when it is missing (or HARNESS_REDIS_SERVER_BIN).
+if [ -n "${HARNESS_REDIS_SERVER_BIN:-}" ]; then
+    [ -x "$HARNESS_REDIS_SERVER_BIN" ] || die "HARNESS_REDIS_SERVER_BIN=$HARNESS_REDIS_SERVER_BIN is not an executable file"
+elif ! command -v redis-server >/dev/null 2>&1; then
     say "installing redis-server (apt-get)"
     apt_install redis-server || die "redis-server is needed: install Redis 7 (Debian: apt-get install redis-server; macOS: brew install redis)"
     # The Debian package starts a system Redis on port 6379; the lab never uses it, so stop it.

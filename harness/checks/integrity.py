@@ -9,7 +9,8 @@ Reads during the run are checked too: a GET of an acknowledged key that came bac
 empty or different counts in ``read_lost`` / ``read_corrupted``.
 
 The verdict is ``unknown`` when the final read never fully succeeded, ``fail`` when
-anything was lost, corrupted or unexpected, else ``pass``.
+anything was lost, corrupted or unexpected or a read saw an acknowledged key missing
+or changed, else ``pass``.
 """
 
 from __future__ import annotations
@@ -40,7 +41,11 @@ def check_integrity(records: Iterable[dict[str, Any]]) -> dict[str, Any]:
             else:
                 final_failed = True
         elif op == "final-scan":
-            unattempted.extend(rec.get("unattempted", []))
+            if rec["type"] == "ok":
+                unattempted.extend(rec.get("unattempted", []))
+                final_ok = True  # with nothing to read back, the scan is the final read
+            else:
+                final_failed = True
 
     examples: dict[str, list[str]] = {k: [] for k in ("lost", "corrupted", "unexpected")}
     counts = {"acked": 0, "info": 0, "lost": 0, "corrupted": 0, "unexpected": 0, "recovered": 0}
@@ -83,7 +88,9 @@ def check_integrity(records: Iterable[dict[str, Any]]) -> dict[str, Any]:
 
     if not final_ok or final_failed:
         verdict = "unknown"
-    elif counts["lost"] or counts["corrupted"] or counts["unexpected"]:
+    elif (
+        counts["lost"] or counts["corrupted"] or counts["unexpected"] or read_lost or read_corrupted
+    ):
         verdict = "fail"
     else:
         verdict = "pass"

@@ -115,6 +115,7 @@ def run(config: dict[str, Any]) -> int:
         return 0
     go = json.loads(line)
     t0_ns, stop_ns = int(go["t0_ns"]), int(go["stop_ns"])
+    gevent.sleep(max(0, t0_ns - time.monotonic_ns()) / 1e9)
     runner.start(config["users"], config["spawn_rate"])
 
     def flusher() -> None:

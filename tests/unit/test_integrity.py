@@ -240,3 +240,15 @@ def test_other_records_in_the_history_are_ignored():
     result = check_integrity(history)
     assert result["verdict"] == "pass"
     assert result["acked"] == 2
+
+
+def test_a_read_that_missed_an_acked_key_fails_the_check_even_if_it_is_back_at_the_end():
+    history = [write("k1", "d1"), read("k1", None), final_read({"k1": "d1"}), final_scan()]
+    result = check_integrity(history)
+    assert result["read_lost"] == 1
+    assert result["verdict"] == "fail"
+
+
+def test_a_run_that_wrote_nothing_passes_on_its_scan_alone():
+    result = check_integrity([final_scan()])
+    assert result["verdict"] == "pass" and result["acked"] == 0

@@ -7,12 +7,15 @@ import os
 import socket
 import subprocess
 import sys
+from collections.abc import Iterator
 from typing import Any
 
+import psutil
 import pytest
 
 from harness.heal import heal
 from harness.journal import Journal, owner_alive
+from harness.lab.procs import ManagedProcess
 from harness.units import format_duration, parse_duration
 
 # -- durations ------------------------------------------------------------------------------
@@ -189,7 +192,43 @@ def closed_port() -> int:
         return sock.getsockname()[1]
 
 
-def journal_down_fault(journal: Journal, key: str, address: str, owner: dict[str, Any]) -> None:
+@pytest.fixture(autouse=True)
+def toxiproxy_stand_in() -> Iterator[None]:
+    """A live process standing in for a lab's Toxiproxy server, so heal sees the lab up."""
+    global LAB_PROCESS
+    proc = subprocess.Popen(["sleep", "60"])
+    LAB_PROCESS = ManagedProcess(
+        "toxiproxy",
+        ["sleep", "60"],
+        "/",
+        "/dev/null",
+        proc.pid,
+        psutil.Process(proc.pid).create_time(),
+    )
+    yield
+    proc.kill()
+    proc.wait()
+
+
+LAB_PROCESS: ManagedProcess | None = None
+
+
+def journal_down_fault(
+    journal: Journal, key: str, address: str, owner: dict[str, Any], lab: str = "local-live"
+) -> None:
+    """Journal a network.down fault; its lab is journaled as running (owned by this
+    process, so never stopped as an orphan) unless ``lab`` names another one."""
+    if lab == "local-live" and lab not in journal.state().labs:
+        assert LAB_PROCESS is not None
+        journal.append(
+            lab_record(
+                lab,
+                live_owner(),
+                backend="local",
+                root="/nonexistent",
+                toxiproxy_process=LAB_PROCESS.to_record(),
+            )
+        )
     journal.append(
         {
             "ev": "fault-apply",
@@ -198,7 +237,7 @@ def journal_down_fault(journal: Journal, key: str, address: str, owner: dict[str
             "targets": ["redis"],
             "revert": {
                 "kind": "network.down",
-                "lab_id": "local-gone",
+                "lab_id": lab,
                 "record": {"proxies": [[address, "redis"]]},
             },
             "owner": owner,
@@ -239,7 +278,6 @@ def test_heal_reverts_a_dead_runs_fault_and_closes_it(journal, fake_toxiproxy):
     assert report.reverted == ["run1/cut (network.down on redis)"]
     assert fake_toxiproxy.requests == [("POST", "/proxies/redis", {"enabled": True})]
     assert journal.state().faults == {}
-    assert journal.records() == [], "a healed journal is compacted to nothing"
     # Idempotent: nothing left to do.
     second = heal(journal, stop_orphan_labs=False)
     assert (second.reverted, second.failed, second.skipped) == ([], [], [])
@@ -314,3 +352,20 @@ def test_heal_keep_labs_leaves_orphaned_labs(journal):
     report = heal(journal, stop_orphan_labs=False)
     assert report.labs_stopped == []
     assert set(journal.state().labs) == {"compose-1"}
+
+
+def test_a_fault_whose_lab_is_gone_is_closed_without_a_revert(journal, fake_toxiproxy):
+    journal_down_fault(journal, "run1/cut", fake_toxiproxy.address, dead_owner(), lab="local-x")
+    report = heal(journal, stop_orphan_labs=False)
+    assert report.gone == ["run1/cut (network.down): lab local-x is gone"]
+    assert report.failed == [] and fake_toxiproxy.requests == []
+    assert journal.records() == [], "a healed journal is compacted to nothing"
+
+
+def test_a_fault_whose_lab_stopped_is_closed_too(journal):
+    journal_down_fault(journal, "run1/cut", f"127.0.0.1:{closed_port()}", dead_owner())
+    assert LAB_PROCESS is not None
+    LAB_PROCESS.stop(grace_s=1)
+    report = heal(journal, stop_orphan_labs=False)
+    assert report.failed == [] and len(report.gone) == 1
+    assert journal.state().faults == {}

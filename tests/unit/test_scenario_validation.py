@@ -369,3 +369,73 @@ def test_an_unparseable_duration_names_the_accepted_forms():
     assert problem.startswith("s.yaml:6: timeline.0.at: ")
     assert "500ms, 30s or 2m" in problem
     assert "'soon'" in problem
+
+
+# -- checks added after review ------------------------------------------------------------
+
+
+def test_two_partitions_of_one_service_may_not_overlap():
+    text = with_timeline(
+        "  - {at: 1s, for: 3s, fault: network.down}\n",
+        "  - {at: 2s, for: 3s, fault: network.down}\n",
+    )
+    assert only_problem(text) == (
+        "s.yaml:7: timeline.1.at: network.down overlaps network.down (timeline item 1) "
+        "on the same service"
+    )
+
+
+def test_a_kill_and_a_restart_of_one_service_may_not_overlap_but_a_partition_may():
+    text = with_timeline(
+        "  - {at: 1s, for: 3s, fault: process.kill}\n",
+        "  - {at: 2s, fault: process.restart}\n",
+        "  - {at: 2s, for: 3s, fault: network.down}\n",
+    )
+    (problem,) = problems_of(text)
+    assert problem.startswith("s.yaml:7: timeline.1.at: process.restart overlaps process.kill")
+
+
+def test_non_finite_and_empty_values_are_rejected():
+    problems = problems_of(
+        with_timeline("  - {at: .nan, for: .inf, fault: network.down, target: []}\n")
+    )
+    assert any("timeline.0.at: expected a finite, non-negative duration" in p for p in problems)
+    assert any("timeline.0.for: expected a finite" in p for p in problems)
+    assert any("timeline.0.target" in p and "at least 1 item" in p for p in problems)
+
+
+def test_a_service_listed_twice_in_one_fault_is_rejected():
+    text = with_timeline("  - {at: 1s, for: 1s, fault: network.latency, target: [redis, redis]}\n")
+    assert only_problem(text) == "s.yaml:6: timeline.0.target: a service is listed twice"
+
+
+def test_service_names_must_be_plain_names():
+    text = MINIMAL + "lab:\n  services:\n    '../x y': {kind: redis}\n"
+    problems = problems_of(text)
+    assert any(
+        p.startswith("s.yaml:7: lab.services.../x y: expected a name of lowercase")
+        for p in problems
+    ), problems
+
+
+def test_a_window_too_small_for_the_duration_is_rejected():
+    text = MINIMAL.replace("10s", "100h") + "recovery: {window: 1ms}\n"
+    (problem,) = problems_of(text)
+    assert problem.startswith("s.yaml:5: recovery.window: 360000000 windows of 1ms over 360000s")
+
+
+def test_a_file_that_is_not_utf8_names_its_line(tmp_path):
+    path = tmp_path / "latin1.yaml"
+    path.write_bytes(b"name: x\ndescription: caf\xe9\n")
+    with pytest.raises(ScenarioError) as info:
+        load_scenario(path)
+    assert info.value.problems == [f"{path}:2: not UTF-8 text (byte 0xe9)"]
+
+
+def test_chaos_run_refuses_an_out_directory_that_holds_files(tmp_path):
+    (tmp_path / "old").write_text("x")
+    result = CliRunner().invoke(
+        app, ["chaos", "run", str(SCENARIOS / "redis-crash.yaml"), "--out", str(tmp_path)]
+    )
+    assert result.exit_code == EXIT_INVALID_INPUT
+    assert "is not empty" in result.output
