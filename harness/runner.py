@@ -20,7 +20,7 @@ from typing import Any
 
 from harness.checks.collect import final_read, written_keys
 from harness.errors import EXIT_INTERRUPTED, Interrupted, InvalidInput
-from harness.heal import HealReport, heal
+from harness.heal import heal
 from harness.history import HISTORY_FILE, HistoryWriter, read_history
 from harness.journal import Journal
 from harness.lab.local import LocalLab
@@ -38,7 +38,6 @@ class RunOutcome:
     run_dir: Path
     result: dict[str, Any] | None
     exit_code: int
-    healed_before: HealReport | None = None
     errors: list[str] = field(default_factory=list)
 
 
@@ -123,12 +122,12 @@ def run_scenario(
         else:
             result["run_dir"] = str(run_dir)
             write_result(run_dir / "result.json", result)
-        return RunOutcome(run_dir, None, EXIT_INTERRUPTED, healed, errors)
+        return RunOutcome(run_dir, None, EXIT_INTERRUPTED, errors)
     result = analyse(run_dir, scenario, errors)
     result["run_dir"] = str(run_dir)
     write_result(run_dir / "result.json", result)
     code = {"pass": 0, "fail": 1}.get(result["status"], 3)
-    return RunOutcome(run_dir, result, code, healed, errors)
+    return RunOutcome(run_dir, result, code, errors)
 
 
 def _run(

@@ -9,7 +9,6 @@ signalling an unrelated process that happens to reuse the pid.
 from __future__ import annotations
 
 import contextlib
-import os
 import signal
 import socket
 import subprocess
@@ -194,25 +193,3 @@ def wait_until(
                 + (f"; its log ends with:\n{tail}" if tail else "")
             )
         time.sleep(interval_s)
-
-
-def tcp_ready(host: str, port: int, timeout_s: float = 0.2) -> bool:
-    try:
-        with socket.create_connection((host, port), timeout=timeout_s):
-            return True
-    except OSError:
-        return False
-
-
-def pid_alive(pid: int, create_time: float | None) -> bool:
-    try:
-        proc = psutil.Process(pid)
-        if create_time is not None and abs(proc.create_time() - create_time) > 0.05:
-            return False
-        return proc.status() != psutil.STATUS_ZOMBIE
-    except psutil.Error:
-        return False
-
-
-def environ_without(*names: str) -> dict[str, str]:
-    return {k: v for k, v in os.environ.items() if k not in names}

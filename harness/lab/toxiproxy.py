@@ -81,14 +81,14 @@ class ToxiproxyClient:
         host, _, port = address.rpartition(":")
         return cls(host.strip("[]"), int(port), timeout_s)
 
-    def _call(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
+    def _request(self, method: str, path: str, body: dict[str, Any] | None) -> tuple[int, bytes]:
         conn = http.client.HTTPConnection(self.host, self.port, timeout=self.timeout_s)
         payload = json.dumps(body).encode() if body is not None else None
         headers = {"Content-Type": "application/json"} if payload is not None else {}
         try:
             conn.request(method, path, body=payload, headers=headers)
             response = conn.getresponse()
-            data = response.read()
+            return response.status, response.read()
         except TimeoutError:
             raise ToxiproxyError(
                 f"Toxiproxy at {self.address} did not answer {method} {path} "
@@ -100,7 +100,9 @@ class ToxiproxyClient:
             ) from None
         finally:
             conn.close()
-        status = response.status
+
+    def _call(self, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
+        status, data = self._request(method, path, body)
         if status >= 400:
             detail = data.decode(errors="replace").strip()
             message = f"Toxiproxy {method} {path} -> {status}: {detail}"
@@ -121,14 +123,11 @@ class ToxiproxyClient:
             ) from None
 
     def version(self) -> str:
-        conn = http.client.HTTPConnection(self.host, self.port, timeout=self.timeout_s)
-        try:
-            conn.request("GET", "/version")
-            return conn.getresponse().read().decode().strip()
-        except (OSError, http.client.HTTPException) as exc:
-            raise ToxiproxyError(f"Toxiproxy at {self.address} unreachable: {exc}") from None
-        finally:
-            conn.close()
+        """The server's version string (plain text, not JSON)."""
+        status, data = self._request("GET", "/version", None)
+        if status >= 400:
+            raise ToxiproxyError(f"Toxiproxy GET /version -> {status}", status)
+        return data.decode(errors="replace").strip()
 
     def proxies(self) -> dict[str, Proxy]:
         raw = self._call("GET", "/proxies") or {}
