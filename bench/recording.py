@@ -200,18 +200,6 @@ def _quiet_note(rounds: list[tuple[Segment, Segment]]) -> list[str]:
     ]
 
 
-def _done_note(rounds: list[tuple[Segment, Segment]]) -> list[str]:
-    """Say so when the generator's own totals cannot count the unrecorded segments."""
-    if any(off.totals.get("ok", 0) for _, off in rounds):
-        return []
-    return [
-        "The load generator's `done` ok total was 0 for every `record: false` segment "
-        "although Redis executed the operations: with recording off the generator "
-        "installs a no-op listener and counts nothing, so it cannot be used to count them.",
-        "",
-    ]
-
-
 def section(
     shape: Shape, rounds: list[tuple[Segment, Segment]], steps: dict[str, float]
 ) -> Section:
@@ -261,7 +249,6 @@ def section(
         "cost to expect while the generator is CPU-bound.",
         "",
         *_quiet_note(rounds),
-        *_done_note(rounds),
     ]
     check = Check(
         "recording overhead (median of per-round 1 - on/off ops/s)",
