@@ -37,6 +37,7 @@ class Fault(ABC):
     params_model: ClassVar[type[BaseModel]] = NoParams
     # Instantaneous faults (a restart) do not need a `for` duration.
     instantaneous: ClassVar[bool] = False
+    needs: ClassVar[str] = "the target's Toxiproxy proxy"
 
     def __init__(
         self, fault_id: str, target: FaultTarget, params: BaseModel, tag: str | None = None

@@ -1,4 +1,4 @@
-"""Network faults through Toxiproxy.
+"""Network faults through Toxiproxy: every toxic the server has, plus down and flap.
 
 Toxiproxy semantics these rely on: disabling a proxy closes its live connections and
 refuses new ones; toxics act on live connections too; a ``timeout`` toxic with
@@ -10,6 +10,7 @@ connections are closed. Toxic names are derived from the fault id so that a reve
 from __future__ import annotations
 
 import contextlib
+import threading
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -21,6 +22,7 @@ if TYPE_CHECKING:
     from harness.lab.base import Lab
 
 Stream = Literal["upstream", "downstream", "both"]
+HOUR_MS = 3_600_000
 
 
 def _streams(stream: Stream) -> list[str]:
@@ -36,7 +38,8 @@ class ToxicFault(Fault):
         return f"chaos-{self.tag}-{self.toxic_type}-{stream}"
 
     def _attributes(self) -> dict[str, Any]:
-        raise NotImplementedError
+        """The toxic's attributes in Toxiproxy's units."""
+        return {}
 
     def _plan(self) -> list[tuple[str, str, str, str]]:
         """(toxiproxy address, proxy, toxic name, stream) for every toxic to add."""
@@ -70,16 +73,21 @@ class ToxicFault(Fault):
                 ToxiproxyClient.from_address(addr).remove_toxic(proxy, name)
 
 
-class LatencyParams(BaseModel):
+class ToxicParams(BaseModel):
+    """What every toxic takes: which direction, and what share of connections."""
+
     model_config = ConfigDict(extra="forbid", frozen=True)
-    latency_ms: float = Field(
-        100.0, ge=0, le=3_600_000, description="added delay per data chunk, ms"
+    stream: Stream = Field(
+        "both", description="upstream (client to service), downstream (back), or both"
     )
-    jitter_ms: float = Field(
-        0.0, ge=0, le=3_600_000, description="random +/- variation of the delay, ms"
+    toxicity: float = Field(
+        1.0, ge=0, le=1, description="share of connections affected (rolled per connection)"
     )
-    stream: Stream = Field("both", description="upstream (to the service), downstream, both")
-    toxicity: float = Field(1.0, ge=0, le=1, description="share of connections affected")
+
+
+class LatencyParams(ToxicParams):
+    latency_ms: float = Field(100.0, ge=0, le=HOUR_MS, description="added delay per chunk, ms")
+    jitter_ms: float = Field(0.0, ge=0, le=HOUR_MS, description="random +/- variation, ms")
 
 
 @register
@@ -96,39 +104,193 @@ class Latency(ToxicFault):
         return {"latency": int(p.latency_ms), "jitter": int(p.jitter_ms)}
 
 
-class BlackholeParams(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-    stream: Stream = Field("both", description="upstream, downstream or both")
-    toxicity: float = Field(1.0, ge=0, le=1, description="share of connections affected")
-
-
 @register
 class Blackhole(ToxicFault):
     kind = "network.blackhole"
     summary = "swallow all data (timeout toxic with timeout 0); connections stay open"
     client_sees = "hangs until its own timeout; connections are closed when the fault is reverted"
-    params_model = BlackholeParams
+    params_model = ToxicParams
     toxic_type = "timeout"
 
     def _attributes(self) -> dict[str, Any]:
         return {"timeout": 0}
 
 
+class TimeoutParams(ToxicParams):
+    timeout_ms: int = Field(1000, ge=1, le=HOUR_MS, description="close after this long, ms")
+
+
 @register
-class Down(Fault):
-    kind = "network.down"
-    summary = "disable the proxy: live connections closed, new ones refused"
-    client_sees = "connection refused (fast failure); in-flight requests see a reset"
+class Timeout(ToxicFault):
+    kind = "network.timeout"
+    summary = "swallow all data and close each connection after timeout_ms"
+    client_sees = "hangs, then the connection is closed (EOF or reset) after timeout_ms"
+    params_model = TimeoutParams
+    toxic_type = "timeout"
+
+    def _attributes(self) -> dict[str, Any]:
+        assert isinstance(self.params, TimeoutParams)
+        return {"timeout": self.params.timeout_ms}
+
+
+class BandwidthParams(ToxicParams):
+    rate_kb_s: int = Field(100, ge=1, le=10_000_000, description="throughput cap, KB/s")
+
+
+@register
+class Bandwidth(ToxicFault):
+    kind = "network.bandwidth"
+    summary = "cap the throughput of each connection at rate_kb_s"
+    client_sees = "large requests and replies slow down; small ones barely change"
+    params_model = BandwidthParams
+    toxic_type = "bandwidth"
+
+    def _attributes(self) -> dict[str, Any]:
+        assert isinstance(self.params, BandwidthParams)
+        return {"rate": self.params.rate_kb_s}
+
+
+class SlowCloseParams(ToxicParams):
+    delay_ms: int = Field(1000, ge=0, le=HOUR_MS, description="delay before closing, ms")
+
+
+@register
+class SlowClose(ToxicFault):
+    kind = "network.slow_close"
+    summary = "delay the closing of each connection by delay_ms"
+    client_sees = "a closed connection is seen closed only delay_ms later (lingering sockets)"
+    params_model = SlowCloseParams
+    toxic_type = "slow_close"
+
+    def _attributes(self) -> dict[str, Any]:
+        assert isinstance(self.params, SlowCloseParams)
+        return {"delay": self.params.delay_ms}
+
+
+class ResetPeerParams(ToxicParams):
+    timeout_ms: int = Field(0, ge=0, le=HOUR_MS, description="reset after this long (0: at once)")
+
+
+@register
+class ResetPeer(ToxicFault):
+    kind = "network.reset_peer"
+    summary = "reset connections (TCP RST) at once or after timeout_ms"
+    client_sees = "connection reset by peer; a write in flight is indeterminate"
+    params_model = ResetPeerParams
+    toxic_type = "reset_peer"
+
+    def _attributes(self) -> dict[str, Any]:
+        assert isinstance(self.params, ResetPeerParams)
+        return {"timeout": self.params.timeout_ms}
+
+
+class SlicerParams(ToxicParams):
+    average_size_bytes: int = Field(64, ge=1, le=1 << 30, description="mean slice size, bytes")
+    size_variation_bytes: int = Field(32, ge=0, le=1 << 30, description="slice size +/-, bytes")
+    delay_us: int = Field(100, ge=0, le=60_000_000, description="pause between slices, us")
+
+
+@register
+class Slicer(ToxicFault):
+    kind = "network.slicer"
+    summary = "cut data into small slices sent with a pause between them"
+    client_sees = "correct data arriving in many small reads, somewhat slower"
+    params_model = SlicerParams
+    toxic_type = "slicer"
+
+    def _attributes(self) -> dict[str, Any]:
+        p = self.params
+        assert isinstance(p, SlicerParams)
+        return {
+            "average_size": p.average_size_bytes,
+            "size_variation": p.size_variation_bytes,
+            "delay": p.delay_us,
+        }
+
+
+class LimitDataParams(ToxicParams):
+    bytes: int = Field(1024, ge=1, le=1 << 40, description="close after this many bytes")
+
+
+@register
+class LimitData(ToxicFault):
+    kind = "network.limit_data"
+    summary = "close each connection once `bytes` bytes have passed through"
+    client_sees = "replies cut off and the connection closed part-way"
+    params_model = LimitDataParams
+    toxic_type = "limit_data"
+
+    def _attributes(self) -> dict[str, Any]:
+        assert isinstance(self.params, LimitDataParams)
+        return {"bytes": self.params.bytes}
+
+
+class _ProxySwitch(Fault):
+    """Faults that turn the proxies themselves off; reverted by turning them on."""
 
     def revert_record(self) -> dict[str, Any]:
         return {"proxies": [[svc.toxiproxy, svc.proxy] for svc in self.target.services]}
 
-    def apply(self) -> None:
+    def _set_all(self, enabled: bool) -> None:
         for addr, proxy in self.revert_record()["proxies"]:
-            ToxiproxyClient.from_address(addr).set_enabled(proxy, False)
+            ToxiproxyClient.from_address(addr).set_enabled(proxy, enabled)
 
     @classmethod
     def revert_from(cls, record: dict[str, Any], lab: Lab | None) -> None:
         for addr, proxy in record["proxies"]:
             with contextlib.suppress(ToxiproxyNotFound):
                 ToxiproxyClient.from_address(addr).set_enabled(proxy, True)
+
+
+@register
+class Down(_ProxySwitch):
+    kind = "network.down"
+    summary = "disable the proxy: live connections closed, new ones refused"
+    client_sees = "connection refused (fast failure); in-flight requests see a reset"
+
+    def apply(self) -> None:
+        self._set_all(False)
+
+
+class FlapParams(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    period_s: float = Field(2.0, ge=0.05, le=3600, description="one down + up cycle, s")
+    down_ratio: float = Field(0.5, gt=0, lt=1, description="share of each period spent down")
+
+
+@register
+class Flap(_ProxySwitch):
+    kind = "network.flap"
+    summary = "take the proxy down and up again every period_s for the fault's duration"
+    client_sees = "bursts of refused connections and resets alternating with normal service"
+    params_model = FlapParams
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.errors: list[str] = []
+
+    def apply(self) -> None:
+        self._set_all(False)  # the first down is synchronous: apply means "in effect"
+        self._thread = threading.Thread(target=self._cycle, name=f"flap-{self.tag}", daemon=True)
+        self._thread.start()
+
+    def _cycle(self) -> None:
+        p = self.params
+        assert isinstance(p, FlapParams)
+        down_s, up_s = p.period_s * p.down_ratio, p.period_s * (1 - p.down_ratio)
+        while not self._stop.wait(down_s):
+            try:
+                self._set_all(True)
+                if self._stop.wait(up_s):
+                    return
+                self._set_all(False)
+            except Exception as exc:  # keep flapping; the revert re-enables in any case
+                self.errors.append(f"{type(exc).__name__}: {exc}")
+
+    def revert(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5.0)
+        super().revert()

@@ -21,6 +21,8 @@ SIGNALS = {"KILL": signal.SIGKILL, "TERM": signal.SIGTERM, "INT": signal.SIGINT}
 
 
 class _ProcessFault(Fault):
+    needs = "a process the lab started (local lab)"
+
     def revert_record(self) -> dict[str, Any]:
         return {"lab_id": self.target.lab.lab_id, "services": self.target_names}
 

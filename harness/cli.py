@@ -22,6 +22,8 @@ scenario_app = typer.Typer(help="Scenario files.", no_args_is_help=True)
 chaos_app = typer.Typer(help="Chaos runs.", no_args_is_help=True)
 app.add_typer(scenario_app, name="scenario")
 app.add_typer(chaos_app, name="chaos")
+fault_app = typer.Typer(help="Fault kinds.", no_args_is_help=True)
+app.add_typer(fault_app, name="fault")
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -103,6 +105,21 @@ def chaos_run(
         raise typer.Exit(outcome.exit_code)
     typer.echo(render_summary(outcome.result))
     raise typer.Exit(outcome.exit_code)
+
+
+@fault_app.command("kinds")
+@reports_errors
+def fault_kinds(
+    kind: Annotated[str | None, typer.Argument(help="Show only this kind.")] = None,
+) -> None:
+    """Every fault kind: parameters, units, defaults, what the target sees, what it needs."""
+    from faults.base import get_kind
+    from harness.catalogue import render_kinds
+    from harness.errors import InvalidInput
+
+    if kind is not None and get_kind(kind) is None:
+        raise InvalidInput(f"unknown fault kind '{kind}' (see `harness fault kinds`)")
+    typer.echo(render_kinds(kind))
 
 
 @app.command("heal")

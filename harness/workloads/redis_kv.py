@@ -73,7 +73,6 @@ class RedisKVUser(User):
             socket_timeout=params.op_timeout,
             socket_connect_timeout=params.connect_timeout,
             retry=Retry(NoBackoff(), 0),
-            retry_on_timeout=False,
             health_check_interval=0,
             driver_info=None,
         )
