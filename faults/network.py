@@ -37,9 +37,17 @@ class ToxicFault(Fault):
     def _toxic_name(self, stream: str) -> str:
         return f"chaos-{self.tag}-{self.toxic_type}-{stream}"
 
+    # Toxiproxy attribute name -> the parameter that sets it (all integers there), plus
+    # attributes fixed by the kind.
+    attribute_params: ClassVar[dict[str, str]] = {}
+    fixed_attributes: ClassVar[dict[str, int]] = {}
+
     def _attributes(self) -> dict[str, Any]:
         """The toxic's attributes in Toxiproxy's units."""
-        return {}
+        out: dict[str, Any] = dict(self.fixed_attributes)
+        for attribute, param in self.attribute_params.items():
+            out[attribute] = int(getattr(self.params, param))
+        return out
 
     def _plan(self) -> list[tuple[str, str, str, str]]:
         """(toxiproxy address, proxy, toxic name, stream) for every toxic to add."""
@@ -97,11 +105,7 @@ class Latency(ToxicFault):
     client_sees = "slow responses; nothing fails unless the delay exceeds the client timeout"
     params_model = LatencyParams
     toxic_type = "latency"
-
-    def _attributes(self) -> dict[str, Any]:
-        p = self.params
-        assert isinstance(p, LatencyParams)
-        return {"latency": int(p.latency_ms), "jitter": int(p.jitter_ms)}
+    attribute_params = {"latency": "latency_ms", "jitter": "jitter_ms"}
 
 
 @register
@@ -111,9 +115,7 @@ class Blackhole(ToxicFault):
     client_sees = "hangs until its own timeout; connections are closed when the fault is reverted"
     params_model = ToxicParams
     toxic_type = "timeout"
-
-    def _attributes(self) -> dict[str, Any]:
-        return {"timeout": 0}
+    fixed_attributes = {"timeout": 0}
 
 
 class TimeoutParams(ToxicParams):
@@ -127,10 +129,7 @@ class Timeout(ToxicFault):
     client_sees = "hangs, then the connection is closed (EOF or reset) after timeout_ms"
     params_model = TimeoutParams
     toxic_type = "timeout"
-
-    def _attributes(self) -> dict[str, Any]:
-        assert isinstance(self.params, TimeoutParams)
-        return {"timeout": self.params.timeout_ms}
+    attribute_params = {"timeout": "timeout_ms"}
 
 
 class BandwidthParams(ToxicParams):
@@ -144,10 +143,7 @@ class Bandwidth(ToxicFault):
     client_sees = "large requests and replies slow down; small ones barely change"
     params_model = BandwidthParams
     toxic_type = "bandwidth"
-
-    def _attributes(self) -> dict[str, Any]:
-        assert isinstance(self.params, BandwidthParams)
-        return {"rate": self.params.rate_kb_s}
+    attribute_params = {"rate": "rate_kb_s"}
 
 
 class SlowCloseParams(ToxicParams):
@@ -161,10 +157,7 @@ class SlowClose(ToxicFault):
     client_sees = "a closed connection is seen closed only delay_ms later (lingering sockets)"
     params_model = SlowCloseParams
     toxic_type = "slow_close"
-
-    def _attributes(self) -> dict[str, Any]:
-        assert isinstance(self.params, SlowCloseParams)
-        return {"delay": self.params.delay_ms}
+    attribute_params = {"delay": "delay_ms"}
 
 
 class ResetPeerParams(ToxicParams):
@@ -178,10 +171,7 @@ class ResetPeer(ToxicFault):
     client_sees = "connection reset by peer; a write in flight is indeterminate"
     params_model = ResetPeerParams
     toxic_type = "reset_peer"
-
-    def _attributes(self) -> dict[str, Any]:
-        assert isinstance(self.params, ResetPeerParams)
-        return {"timeout": self.params.timeout_ms}
+    attribute_params = {"timeout": "timeout_ms"}
 
 
 class SlicerParams(ToxicParams):
@@ -197,15 +187,11 @@ class Slicer(ToxicFault):
     client_sees = "correct data arriving in many small reads, somewhat slower"
     params_model = SlicerParams
     toxic_type = "slicer"
-
-    def _attributes(self) -> dict[str, Any]:
-        p = self.params
-        assert isinstance(p, SlicerParams)
-        return {
-            "average_size": p.average_size_bytes,
-            "size_variation": p.size_variation_bytes,
-            "delay": p.delay_us,
-        }
+    attribute_params = {
+        "average_size": "average_size_bytes",
+        "size_variation": "size_variation_bytes",
+        "delay": "delay_us",
+    }
 
 
 class LimitDataParams(ToxicParams):
@@ -219,10 +205,7 @@ class LimitData(ToxicFault):
     client_sees = "replies cut off and the connection closed part-way"
     params_model = LimitDataParams
     toxic_type = "limit_data"
-
-    def _attributes(self) -> dict[str, Any]:
-        assert isinstance(self.params, LimitDataParams)
-        return {"bytes": self.params.bytes}
+    attribute_params = {"bytes": "bytes"}
 
 
 class _ProxySwitch(Fault):
