@@ -32,6 +32,7 @@ from harness.journal import Journal
 from harness.lab.base import Endpoint
 from harness.lab.local import LocalLab
 from harness.loadproc import LoadGenerator
+from harness.loadproc import loadgen_config as harness_loadgen_config
 from harness.scenario import LoadSpec, RedisServiceSpec
 from harness.workloads.params import RedisKVParams
 
@@ -137,19 +138,16 @@ def lab_pids(lab: LocalLab) -> dict[str, int]:
 def loadgen_config(
     lab: LocalLab, run_dir: Path, users: int, record: bool, spawn_rate: float | None = None
 ) -> dict[str, Any]:
-    """The config dict ``harness/runner.py`` gives the load generator, for ``redis.kv``."""
-    target = lab.services["redis"].client
-    params = RedisKVParams(record=record)
-    return {
-        "host": target.host,
-        "port": target.port,
-        "params": params.model_dump(),
-        "seed": 0,
-        "key_prefix": uuid.uuid4().hex[:8],
-        "history": str(run_dir / HISTORY_FILE),
-        "users": users,
-        "spawn_rate": spawn_rate or LoadSpec.model_fields["spawn_rate"].default,
-    }
+    """The load generator's configuration for ``redis.kv``, built as the runner builds it."""
+    return harness_loadgen_config(
+        lab.services["redis"].client,
+        RedisKVParams(record=record),
+        seed=0,
+        key_prefix=uuid.uuid4().hex[:8],
+        history=run_dir / HISTORY_FILE,
+        users=users,
+        spawn_rate=spawn_rate or LoadSpec.model_fields["spawn_rate"].default,
+    )
 
 
 @contextmanager

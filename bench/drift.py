@@ -43,13 +43,13 @@ from harness.history import HISTORY_FILE, HistoryWriter, read_history
 from harness.journal import Journal
 from harness.lab.local import LocalLab
 from harness.lab.toxiproxy import ToxiproxyClient
+from harness.loadproc import START_MARGIN_S
 from harness.scenario import PlannedFault
 from harness.timeline import PREPARE_AHEAD_NS, Event, Nemesis, build_events
 from harness.timeline import run_schedule as run_timeline
 
 KINDS = ("network.latency", "network.down", "network.blackhole")
 TARGET_P99_MS = 10.0
-START_MARGIN_S = 0.05
 LOAD_USERS = 10
 
 

@@ -38,11 +38,11 @@ from common import (
 
 from harness.history import HistoryWriter
 from harness.lab.local import LocalLab
+from harness.loadproc import START_MARGIN_S
 from harness.workloads.values import digest, value_for
 
 USERS = 10
 TARGET_OVERHEAD = 0.10
-START_MARGIN_S = 0.05
 TAIL_S = 0.3
 QUIET_CORES = 0.1
 

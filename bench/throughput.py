@@ -31,10 +31,10 @@ from common import (
 )
 
 from harness.lab.local import LocalLab
+from harness.loadproc import START_MARGIN_S
 
 USERS = 10
 TARGET_OPS_PER_CPU_S = 5000.0
-START_MARGIN_S = 0.05
 TAIL_S = 0.3
 PROCESSES = ("loadgen", "toxiproxy", "redis")
 

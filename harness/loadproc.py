@@ -14,7 +14,10 @@ import time
 from pathlib import Path
 from typing import Any
 
+from pydantic import BaseModel
+
 from harness.errors import LabError
+from harness.lab.base import Endpoint
 
 _PR_SET_PDEATHSIG = 1
 LOADGEN_NICENESS = 5
@@ -28,6 +31,33 @@ def _child_setup() -> None:
     # (and the services under test) must not queue behind it.
     with contextlib.suppress(OSError):
         os.nice(LOADGEN_NICENESS)
+
+
+# The load starts this long after the harness fixes t0, so the generator is listening.
+START_MARGIN_S = 0.05
+
+
+def loadgen_config(
+    client: Endpoint,
+    params: BaseModel,
+    *,
+    seed: int,
+    key_prefix: str,
+    history: Path,
+    users: int,
+    spawn_rate: float,
+) -> dict[str, Any]:
+    """The configuration the load generator process reads (``loadgen.json``)."""
+    return {
+        "host": client.host,
+        "port": client.port,
+        "params": params.model_dump(),
+        "seed": seed,
+        "key_prefix": key_prefix,
+        "history": str(history),
+        "users": users,
+        "spawn_rate": spawn_rate,
+    }
 
 
 class LoadGenerator:

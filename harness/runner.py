@@ -24,13 +24,11 @@ from harness.heal import heal
 from harness.history import HISTORY_FILE, HistoryWriter, read_history
 from harness.journal import Journal
 from harness.lab.local import LocalLab
-from harness.loadproc import LoadGenerator
+from harness.loadproc import START_MARGIN_S, LoadGenerator, loadgen_config
 from harness.progress import Progress
 from harness.result import analyse, write_result
 from harness.scenario import Scenario
 from harness.timeline import Event, Nemesis, build_events, run_schedule, sleep_until
-
-START_MARGIN_S = 0.05
 
 
 @dataclass
@@ -149,19 +147,16 @@ def _run(
         lab.up()
         target = lab.services[phase.load.target]
         params = scenario.workload_params()
-        loadgen = LoadGenerator(
-            run_dir,
-            {
-                "host": target.client.host,
-                "port": target.client.port,
-                "params": params.model_dump(),
-                "seed": scenario.seed,
-                "key_prefix": run_tag,
-                "history": str(run_dir / HISTORY_FILE),
-                "users": phase.load.users,
-                "spawn_rate": phase.load.spawn_rate,
-            },
+        config = loadgen_config(
+            target.client,
+            params,
+            seed=scenario.seed,
+            key_prefix=run_tag,
+            history=run_dir / HISTORY_FILE,
+            users=phase.load.users,
+            spawn_rate=phase.load.spawn_rate,
         )
+        loadgen = LoadGenerator(run_dir, config)
         loadgen.start()
         t0_ns = time.monotonic_ns() + int(START_MARGIN_S * 1e9)
         stop_ns = t0_ns + int(phase.duration_s * 1e9)
