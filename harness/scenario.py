@@ -11,12 +11,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_origin
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from harness.errors import ScenarioError
-from harness.units import Duration, format_duration
+from harness.units import ByteSize, Duration, format_duration, size_between
 from harness.workloads.params import WORKLOAD_SERVICE_KINDS, WORKLOADS
 from harness.yamlmarks import Path_, YamlProblem, line_for, load_with_marks
 
@@ -25,12 +25,29 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
 
+class DiskSpec(_Model):
+    """A filesystem the lab makes for one service's data, so disk faults have something
+    real to fill, remount or fail: a loop-mounted ext4 image or a tmpfs (needs root)."""
+
+    size: Annotated[ByteSize, size_between(4 << 20, 64 << 30)] = Field(
+        64 << 20, description="filesystem size, bytes (64MiB, 512MiB...)"
+    )
+    fs: Literal["ext4", "tmpfs"] = Field(
+        "ext4", description="ext4 on a loop device (a real block device) or tmpfs (memory)"
+    )
+    io_errors: bool = Field(
+        False, description="run the service under libfiu's fiu-run -x, for disk.io_error"
+    )
+
+
 class RedisServiceSpec(_Model):
     kind: Literal["redis"] = "redis"
-    durability: Literal["off", "always", "everysec", "no"] = Field(
+    durability: Literal["off", "always", "everysec", "no", "rdb"] = Field(
         "everysec",
-        description="AOF fsync policy: always | everysec | no, or off (no AOF at all)",
+        description="AOF fsync policy: always | everysec | no; off (no AOF, no snapshots); "
+        "rdb (no AOF, an RDB snapshot every second, writes refused when it fails)",
     )
+    disk: DiskSpec | None = None
 
 
 ServiceSpec = RedisServiceSpec
@@ -248,14 +265,18 @@ def _is_union_tag(part: Any) -> bool:
 
 def _allowed_fields(root: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:
     model: Any = root
+    keyed = False  # the previous field was a dict of models: this part is one of its keys
     for part in loc:
         if isinstance(part, int) or model is None:
             continue
         field = model.model_fields.get("for_" if part == "for" else part)
         if field is None:
+            if keyed:
+                keyed = False
+                continue
             return []
-        annotation = field.annotation
-        model = _model_in(annotation)
+        keyed = get_origin(field.annotation) is dict
+        model = _model_in(field.annotation)
     if model is None:
         return []
     return [f.alias or name for name, f in model.model_fields.items()]

@@ -72,3 +72,14 @@ elif ! command -v redis-server >/dev/null 2>&1; then
     # The Debian package starts a system Redis on port 6379; the lab never uses it, so stop it.
     if command -v systemctl >/dev/null 2>&1; then as_root systemctl disable --now redis-server >/dev/null 2>&1 || true; fi
 fi
+
+# 4. Disk faults: libfiu's fiu-run / fiu-ctrl (disk.io_error) and mkfs.ext4 (lab filesystems),
+#    from the system's packages when missing.
+if ! command -v fiu-run >/dev/null 2>&1 || ! command -v fiu-ctrl >/dev/null 2>&1; then
+    say "installing fiu-utils (apt-get)"
+    apt_install fiu-utils || die "libfiu's fiu-run and fiu-ctrl are needed for disk.io_error: install them (Debian: apt-get install fiu-utils)"
+fi
+if ! PATH="$PATH:/usr/sbin:/sbin" command -v mkfs.ext4 >/dev/null 2>&1; then
+    say "installing e2fsprogs (apt-get)"
+    apt_install e2fsprogs || die "mkfs.ext4 is needed for ext4 lab filesystems: install it (Debian: apt-get install e2fsprogs)"
+fi

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from harness.lab.disk import LabDisk
 
 
 @dataclass(frozen=True)
@@ -69,5 +72,11 @@ class Lab(Protocol):
         """Start the service again and wait until it is ready."""
 
     def service_running(self, name: str) -> bool: ...
+
+    def service_pid(self, name: str) -> int | None:
+        """The pid of the service's process while it runs (disk faults act on it)."""
+
+    def disk(self, name: str) -> LabDisk:
+        """The filesystem the lab made for the service's data (``LabError`` if none)."""
 
     def to_record(self) -> dict[str, Any]: ...

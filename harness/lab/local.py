@@ -8,6 +8,7 @@ description (pids, argv, ports) to the journal as soon as each process starts, s
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -17,13 +18,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from harness.errors import LabError, ToxiproxyError
+from harness.lab import disk, fiu
 from harness.lab.base import Endpoint, ServiceHandle
+from harness.lab.disk import LabDisk
 from harness.lab.procs import ManagedProcess, free_port, wait_until
 from harness.lab.toxiproxy import ToxiproxyClient
 
 if TYPE_CHECKING:
     from harness.journal import Journal
-    from harness.scenario import ServiceSpec
+    from harness.scenario import DiskSpec, ServiceSpec
 
 LOOPBACK = "127.0.0.1"
 READY_DEADLINE_S = 10.0
@@ -84,13 +87,16 @@ def redis_argv(binary: str, port: int, data_dir: Path, durability: str) -> list[
         "--dir",
         str(data_dir),
         "--save",
-        "",
+        # rdb: a snapshot a second after any write; a failed one makes Redis refuse writes.
+        "1 1" if durability == "rdb" else "",
         "--daemonize",
         "no",
         "--logfile",
         "",
     ]
-    if durability == "off":
+    if durability == "rdb":
+        argv += ["--appendonly", "no", "--stop-writes-on-bgsave-error", "yes"]
+    elif durability == "off":
         argv += ["--appendonly", "no"]
     else:
         argv += ["--appendonly", "yes", "--appendfsync", durability]
@@ -117,6 +123,7 @@ class LocalLab:
         self.ready_deadline_s = ready_deadline_s
         self.services: dict[str, ServiceHandle] = {}
         self.processes: dict[str, ManagedProcess] = {}
+        self.disks: dict[str, LabDisk] = {}
         self.toxiproxy_proc: ManagedProcess | None = None
         self.toxiproxy: ToxiproxyClient | None = None
         self._down = False
@@ -133,7 +140,9 @@ class LocalLab:
             for name, spec in self.specs.items():
                 self._start_service(name, spec, redis_bin)
         except BaseException:
-            self.down()
+            # The first error is the one to report; what down() leaves, heal finds.
+            with contextlib.suppress(LabError):
+                self.down()
             raise
 
     def _start_toxiproxy(self, binary: str) -> None:
@@ -160,11 +169,17 @@ class LocalLab:
     def _start_service(self, name: str, spec: ServiceSpec, redis_bin: str) -> None:
         assert self.toxiproxy is not None
         data_dir = self.root / name
+        if spec.disk is not None:
+            self._mount_disk(name, spec.disk)
         data_dir.mkdir(parents=True, exist_ok=True)
         port = free_port()
+        argv = redis_argv(redis_bin, port, data_dir, spec.durability)
+        fiu_prefix = self.disks[name].fiu_prefix if name in self.disks else None
+        if fiu_prefix is not None:
+            argv = fiu.wrap(argv, fiu_prefix, fiu.REDIS_ENV)
         proc = ManagedProcess(
             name=name,
-            argv=redis_argv(redis_bin, port, data_dir, spec.durability),
+            argv=argv,
             cwd=str(data_dir),
             log_path=str(self.root / f"{name}.log"),
         )
@@ -188,6 +203,15 @@ class LocalLab:
         )
         self._journal()
 
+    def _mount_disk(self, name: str, spec: DiskSpec) -> None:
+        """Mount the service's own filesystem on its data directory. It is journaled before
+        the mount so that heal can undo a mount this process did not live to record."""
+        fiu_prefix = fiu.prefix(self.root, name) if spec.io_errors else None
+        self.disks[name] = disk.plan(self.root, name, spec, fiu_prefix)
+        self._journal()
+        self.disks[name] = disk.mount(self.disks[name])
+        self._journal()
+
     def _create_proxy(self, name: str, upstream: str) -> Endpoint:
         assert self.toxiproxy is not None
         last: Exception | None = None
@@ -202,13 +226,22 @@ class LocalLab:
         raise LabError(f"could not create the Toxiproxy proxy for '{name}': {last}")
 
     def down(self) -> None:
-        """Stop every process this lab started (idempotent)."""
+        """Stop every process this lab started and unmount its filesystems (idempotent).
+        If a filesystem cannot be unmounted the lab stays in the journal for heal."""
         if self._down:
             return
         for proc in reversed(list(self.processes.values())):
             proc.stop(grace_s=5.0)
         if self.toxiproxy_proc is not None:
             self.toxiproxy_proc.stop(grace_s=3.0)
+        failed = []
+        for lab_disk in self.disks.values():
+            try:
+                disk.unmount(lab_disk)
+            except LabError as exc:
+                failed.append(str(exc))
+        if failed:
+            raise LabError("; ".join(failed))
         self._down = True
         if self.journal is not None:
             self.journal.lab_down(self.lab_id)
@@ -248,6 +281,16 @@ class LocalLab:
     def service_running(self, name: str) -> bool:
         return self._proc(name).alive()
 
+    def service_pid(self, name: str) -> int | None:
+        proc = self._proc(name).process()
+        return proc.pid if proc is not None else None
+
+    def disk(self, name: str) -> LabDisk:
+        try:
+            return self.disks[name]
+        except KeyError:
+            raise LabError(f"service '{name}' has no lab filesystem (no disk: block)") from None
+
     # -- persistence -----------------------------------------------------------------
 
     def to_record(self) -> dict[str, Any]:
@@ -259,6 +302,7 @@ class LocalLab:
             "toxiproxy_process": self.toxiproxy_proc.to_record() if self.toxiproxy_proc else None,
             "processes": {n: p.to_record() for n, p in self.processes.items()},
             "services": {n: s.to_record() for n, s in self.services.items()},
+            "disks": {n: d.to_record() for n, d in self.disks.items()},
         }
 
     @classmethod
@@ -276,6 +320,7 @@ class LocalLab:
         lab.services = {
             n: ServiceHandle.from_record(s) for n, s in record.get("services", {}).items()
         }
+        lab.disks = {n: LabDisk.from_record(d) for n, d in record.get("disks", {}).items()}
         return lab
 
     def _journal(self) -> None:
