@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict
 
 if TYPE_CHECKING:
     from harness.lab.base import Lab, ServiceHandle
+    from harness.scenario import ServiceSpec
 
 
 class NoParams(BaseModel):
@@ -67,6 +68,18 @@ class Fault(ABC):
     def revert_from(cls, record: dict[str, Any], lab: Lab | None) -> None:
         """Revert using only ``record`` (and ``lab`` if it is reachable). Idempotent."""
 
+    @classmethod
+    def target_problem(cls, name: str, service: ServiceSpec) -> str | None:
+        """Why this kind cannot act on the lab service ``name`` configured like ``service``,
+        or ``None``. Scenario validation reports it (exit 2) before anything starts."""
+        return None
+
+    @classmethod
+    def unmet_needs(cls) -> list[str]:
+        """What this machine lacks for this kind, beyond what its targets' lab needs, each
+        with how to get it. The dry run and validation report them (exit 3)."""
+        return []
+
 
 _REGISTRY: dict[str, type[Fault]] = {}
 
@@ -78,6 +91,7 @@ def register(cls: type[Fault]) -> type[Fault]:
 
 def _load() -> None:
     # Importing the modules registers their kinds.
+    import faults.disk
     import faults.network
     import faults.process  # noqa: F401
 

@@ -342,6 +342,10 @@ def _cross_check(s: Scenario, at: Any) -> list[str]:
                         f"(services: {', '.join(services) or 'none'})",
                     )
                 )
+            elif (why := kind.target_problem(name, services[name])) is not None:
+                problems.append(
+                    at((*here, "target"), f"{entry.fault} cannot act on service '{name}': {why}")
+                )
         try:
             kind.params_model.model_validate(entry.params)
         except ValidationError as exc:
@@ -388,6 +392,10 @@ _EXCLUSIVE = {
     "network.flap": "proxy",
     "process.kill": "process",
     "process.restart": "process",
+    "disk.fill": "filesystem",
+    "disk.readonly": "filesystem",
+    "disk.io_error": "failure points",
+    "disk.slow": "blkio cgroup",
 }
 MAX_WINDOWS = 2_000_000
 

@@ -100,7 +100,8 @@ class MountEntry:
     mountpoint: str
     source: str
     fstype: str
-    options: tuple[str, ...]
+    options: tuple[str, ...]  # per mount (ro, nosuid...)
+    super_options: tuple[str, ...]  # the filesystem's own (for cgroups: the controllers)
 
     @property
     def read_only(self) -> bool:
@@ -124,7 +125,8 @@ def mounts() -> list[MountEntry]:
             if len(fields) < 6 or len(tail) < 2:
                 continue
             options = tuple(fields[5].split(","))
-            out.append(MountEntry(_unescape(fields[4]), tail[1], tail[0], options))
+            super_options = tuple(tail[2].split(",")) if len(tail) > 2 else ()
+            out.append(MountEntry(_unescape(fields[4]), tail[1], tail[0], options, super_options))
     return out
 
 

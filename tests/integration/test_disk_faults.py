@@ -9,19 +9,25 @@ import contextlib
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
+import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
+from faults.base import Fault, FaultTarget, get_kind
+from harness.errors import FaultError
 from harness.journal import Journal
-from harness.lab import disk
+from harness.lab import blkio, disk, fiu
 from harness.lab.local import LocalLab
 from harness.scenario import DiskSpec, RedisServiceSpec
 
-from .support import REPO, alive, harness
+from .support import REPO, alive, harness, wait_for
 
 pytestmark = pytest.mark.services
 
@@ -117,3 +123,238 @@ def test_heal_unmounts_the_filesystem_of_a_lab_whose_harness_was_killed(
         if record:
             with contextlib.suppress(Exception):
                 LocalLab.from_record(record).down()
+
+
+# -- helpers for the faults ---------------------------------------------------------------
+
+
+def client(lab: LocalLab, name: str, timeout_s: float = 2.0) -> redis.Redis:
+    svc = lab.services[name]
+    return redis.Redis(
+        host=svc.client.host,
+        port=svc.client.port,
+        socket_timeout=timeout_s,
+        socket_connect_timeout=timeout_s,
+        retry=Retry(NoBackoff(), 0),  # the test must see the first failure
+    )
+
+
+def fault(lab: LocalLab, kind: str, target: str, **params: Any) -> Fault:
+    fault_cls = get_kind(kind)
+    assert fault_cls is not None
+    services = [lab.services[target]]
+    tag = f"test{time.monotonic_ns()}"
+    return fault_cls("t", FaultTarget(lab, services), fault_cls.params_model(**params), tag=tag)
+
+
+@contextmanager
+def applied(lab: LocalLab, kind: str, target: str, **params: Any) -> Iterator[Fault]:
+    f = fault(lab, kind, target, **params)
+    f.apply()
+    try:
+        yield f
+    finally:
+        f.revert()
+
+
+def first_write_error(c: redis.Redis, within_s: float) -> str:
+    """Write until Redis refuses a write; its error message."""
+    end = time.monotonic() + within_s
+    n = 0
+    while time.monotonic() < end:
+        n += 1
+        try:
+            c.set(f"probe-{n}", b"v" * 4096)
+        except redis.ResponseError as exc:
+            return str(exc)
+        time.sleep(0.02)
+    raise AssertionError(f"every write was accepted for {within_s} s")
+
+
+def writes_accepted_within(c: redis.Redis, within_s: float) -> float:
+    """Seconds until Redis accepts a write again."""
+    start = time.monotonic()
+    last = ""
+    while time.monotonic() - start < within_s:
+        try:
+            c.set("after", b"ok")
+            return time.monotonic() - start
+        except redis.ResponseError as exc:
+            last = str(exc)
+        time.sleep(0.05)
+    raise AssertionError(f"writes still refused {within_s} s after the revert: {last}")
+
+
+def log_of(lab: LocalLab, name: str) -> str:
+    return Path(lab.processes[name].log_path).read_text(errors="replace")
+
+
+def fiu_points_enabled(fifo: str, points: list[str]) -> list[str]:
+    """The points that were enabled (the probe disables them: libfiu refuses to disable a
+    point that is not enabled, and that is how to tell)."""
+    refused = fiu.control(fifo, [f"disable name={p}" for p in points])
+    return [p for p in points if f"disable name={p}" not in refused]
+
+
+def ext4(**kwargs: Any) -> DiskSpec:
+    return DiskSpec(size=SMALL, **kwargs)
+
+
+# -- disk.fill ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("fs", ["ext4", "tmpfs"])
+def test_fill_gives_redis_enospc_and_the_revert_gives_the_space_back(
+    tmp_path: Path, fs: str
+) -> None:
+    spec = RedisServiceSpec(durability="everysec", disk=DiskSpec(size=SMALL, fs=fs))
+    with running_lab(tmp_path / "lab", {"redis": spec}) as lab, client(lab, "redis") as c:
+        mountpoint = lab.disk("redis").mountpoint
+        c.set("before", b"x")
+        with applied(lab, "disk.fill", "redis") as f:
+            (ballast,) = f.revert_record()["ballasts"]
+            assert Path(ballast).parent == Path(mountpoint)
+            assert disk.free_bytes(mountpoint) < 64 << 10
+            error = first_write_error(c, within_s=3)
+        assert error.startswith("MISCONF") and "No space left on device" in error, error
+        # The first failed write may be short (the last free bytes); ENOSPC follows.
+        assert "writing to the AOF file" in log_of(lab, "redis")
+        assert not Path(ballast).exists()
+        assert disk.free_bytes(mountpoint) > 12 << 20
+        # Redis retries the AOF write in its cron: no restart needed.
+        assert writes_accepted_within(c, 5) < 5
+        assert c.get("before") == b"x"
+
+
+def test_fill_leaves_the_requested_free_space(tmp_path: Path) -> None:
+    with running_lab(tmp_path / "lab", {"redis": RedisServiceSpec(disk=ext4())}) as lab:
+        mountpoint = lab.disk("redis").mountpoint
+        with applied(lab, "disk.fill", "redis", free_bytes="4MiB"):
+            assert (4 << 20) - (64 << 10) <= disk.free_bytes(mountpoint) <= 4 << 20
+        assert disk.free_bytes(mountpoint) > 12 << 20
+
+
+# -- disk.readonly --------------------------------------------------------------------------
+
+
+def test_readonly_fails_the_snapshot_with_erofs_and_redis_refuses_writes(tmp_path: Path) -> None:
+    spec = RedisServiceSpec(durability="rdb", disk=ext4())
+    with running_lab(tmp_path / "lab", {"redis": spec}) as lab, client(lab, "redis") as c:
+        mountpoint = lab.disk("redis").mountpoint
+        c.set("before", b"x")
+        wait_for(lambda: c.info("persistence")["rdb_changes_since_last_save"] == 0, 5, "a save")
+        saved_at = c.lastsave()
+        with applied(lab, "disk.readonly", "redis"):
+            entry = disk.mount_at(mountpoint)
+            assert entry is not None and entry.read_only
+            c.set("during", b"y")  # accepted: the snapshot a second later fails
+            wait_for(
+                lambda: c.info("persistence")["rdb_last_bgsave_status"] == "err",
+                5,
+                "the snapshot to fail",
+            )
+            assert "Read-only file system" in log_of(lab, "redis")
+            assert c.lastsave() == saved_at
+            error = first_write_error(c, within_s=1)
+            assert error.startswith("MISCONF") and "unable to persist to disk" in error
+        entry = disk.mount_at(mountpoint)
+        assert entry is not None and not entry.read_only
+        # Redis retries a failed snapshot 5 s later.
+        assert writes_accepted_within(c, 8) < 8
+        wait_for(lambda: c.lastsave() > saved_at, 8, "a snapshot after the revert")
+
+
+def test_readonly_refused_while_the_aof_is_open_names_the_process_and_file(
+    tmp_path: Path,
+) -> None:
+    spec = RedisServiceSpec(durability="everysec", disk=ext4())
+    with running_lab(tmp_path / "lab", {"redis": spec}) as lab:
+        mountpoint = lab.disk("redis").mountpoint
+        f = fault(lab, "disk.readonly", "redis")
+        with pytest.raises(FaultError) as info:
+            f.apply()
+        f.revert()
+        message = str(info.value)
+        pid = lab.service_pid("redis")
+        assert f"redis-server (pid {pid}) has {mountpoint}/appendonlydir/" in message
+        assert "open for writing" in message
+        entry = disk.mount_at(mountpoint)
+        assert entry is not None and not entry.read_only
+
+
+# -- disk.io_error --------------------------------------------------------------------------
+
+
+def test_io_error_fails_the_aof_fsync_with_eio_until_a_restart(tmp_path: Path) -> None:
+    spec = RedisServiceSpec(durability="everysec", disk=ext4(io_errors=True))
+    with running_lab(tmp_path / "lab", {"redis": spec}) as lab:
+        with client(lab, "redis") as c:
+            c.set("before", b"x")
+            with applied(lab, "disk.io_error", "redis") as f:
+                (target,) = f.revert_record()["targets"]
+                error = first_write_error(c, within_s=3)
+            assert error == "MISCONF Errors writing to the AOF file: Input/output error"
+            assert "Fail to fsync the AOF file: Input/output error" in log_of(lab, "redis")
+            # The revert switched every failure point off...
+            assert fiu_points_enabled(target["fifo"], list(fiu.POINTS["sync"])) == []
+            # ...but Redis 7.0 keeps a failed fsync failed: it refuses writes until restarted.
+            assert first_write_error(c, within_s=1) == error
+        lab.stop_service("redis", grace_s=5)
+        lab.start_service("redis")
+        with client(lab, "redis") as c:
+            assert writes_accepted_within(c, 2) < 2
+            assert c.get("before") == b"x"
+
+
+def test_io_error_with_another_errno_on_open_and_redis_recovering_by_itself(
+    tmp_path: Path,
+) -> None:
+    spec = RedisServiceSpec(durability="rdb", disk=ext4(io_errors=True))
+    with running_lab(tmp_path / "lab", {"redis": spec}) as lab, client(lab, "redis") as c:
+        with applied(lab, "disk.io_error", "redis", ops="open", errno="EACCES"):
+            c.set("during", b"y")  # accepted: the snapshot a second later fails
+            wait_for(
+                lambda: c.info("persistence")["rdb_last_bgsave_status"] == "err",
+                5,
+                "the snapshot to fail",
+            )
+            assert "for saving: Permission denied" in log_of(lab, "redis")
+            assert first_write_error(c, within_s=1).startswith("MISCONF")
+        # The next snapshot (Redis retries after 5 s) works: failure points are off.
+        assert writes_accepted_within(c, 8) < 8
+
+
+def test_io_error_on_a_service_not_under_libfiu_fails_with_a_reason(tmp_path: Path) -> None:
+    with running_lab(tmp_path / "lab", {"redis": RedisServiceSpec(disk=ext4())}) as lab:
+        f = fault(lab, "disk.io_error", "redis")
+        with pytest.raises(FaultError, match="not running under fiu-run"):
+            f.apply()
+        f.revert()
+
+
+# -- disk.slow ------------------------------------------------------------------------------
+
+
+def writes_per_s(c: redis.Redis, times: int) -> float:
+    start = time.perf_counter()
+    for n in range(times):
+        c.set(f"slow-{n}", b"s" * 100)
+    return times / (time.perf_counter() - start)
+
+
+def test_slow_caps_the_fsynced_writes_of_appendfsync_always(tmp_path: Path) -> None:
+    spec = RedisServiceSpec(durability="always", disk=ext4())
+    with running_lab(tmp_path / "lab", {"redis": spec}) as lab, client(lab, "redis") as c:
+        pid = lab.service_pid("redis")
+        root = blkio.hierarchy()
+        assert pid is not None and root is not None
+        home = blkio.cgroup_of(pid, root)
+        assert writes_per_s(c, 50) > 100
+        with applied(lab, "disk.slow", "redis", write_iops=10) as f:
+            (entry,) = f.revert_record()["groups"]
+            assert blkio.cgroup_of(pid, root) == Path(entry["group"])
+            # Each write is acknowledged after its own fdatasync: one write I/O each.
+            assert writes_per_s(c, 15) < 13
+        assert not Path(entry["group"]).exists()
+        assert blkio.cgroup_of(pid, root) == home
+        assert writes_per_s(c, 50) > 100

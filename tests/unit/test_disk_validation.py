@@ -106,3 +106,100 @@ def test_an_unknown_disk_field_lists_the_disk_fields():
 def test_an_unknown_durability_lists_rdb_among_the_known_ones():
     problem = only_problem(lab("      durability: sometimes\n"))
     assert "'rdb'" in problem and problem.startswith("s.yaml:6: lab.services.redis.durability:")
+
+
+# -- disk faults and their targets ---------------------------------------------------------
+
+
+def entry(fault: str, params: str = "", at: str = "2s") -> str:
+    text = f"  - at: {at}\n    for: 5s\n    fault: {fault}\n"
+    return text + (f"    params: {params}\n" if params else "")
+
+
+EVERYSEC_EXT4 = "      durability: everysec\n      disk: {size: 16MiB}\n"
+RDB_EXT4 = "      durability: rdb\n      disk: {size: 16MiB}\n"
+
+
+def test_every_disk_fault_needs_a_lab_filesystem_on_its_target():
+    for kind in ("disk.fill", "disk.readonly", "disk.io_error", "disk.slow"):
+        problem = only_problem(lab("      durability: rdb\n", entry(kind)))
+        assert problem == (
+            f"s.yaml:10: timeline.0.target: {kind} cannot act on service 'redis': it has no "
+            "lab filesystem: add a disk: block to lab.services.redis (e.g. disk: {})"
+        )
+
+
+def test_readonly_on_a_redis_that_keeps_its_aof_open_suggests_rdb():
+    problem = only_problem(lab(EVERYSEC_EXT4, entry("disk.readonly")))
+    assert problem.startswith("s.yaml:11: timeline.0.target: disk.readonly cannot act on ")
+    assert "keeps its AOF file open for writing" in problem
+    assert "(EBUSY)" in problem
+    assert problem.endswith("set lab.services.redis.durability: rdb")
+
+
+def test_readonly_on_a_redis_with_rdb_is_fine():
+    scenario = parse_scenario(lab(RDB_EXT4, entry("disk.readonly")), "s.yaml")
+    assert scenario.plan()[0].kind == "disk.readonly"
+
+
+def test_a_disk_fault_on_a_redis_that_never_writes_is_pointless():
+    service = "      durability: 'off'\n      disk: {}\n"
+    problem = only_problem(lab(service, entry("disk.fill")))
+    assert "with durability off Redis never writes to its disk" in problem
+    assert problem.endswith("set lab.services.redis.durability to rdb or everysec")
+
+
+def test_io_error_needs_the_service_under_libfiu():
+    problem = only_problem(lab(EVERYSEC_EXT4, entry("disk.io_error")))
+    assert problem.endswith(
+        "it does not run under libfiu: set lab.services.redis.disk.io_errors: true"
+    )
+
+
+def test_slow_needs_a_block_device():
+    service = "      disk: {fs: tmpfs}\n"
+    problem = only_problem(lab(service, entry("disk.slow")))
+    assert "a tmpfs filesystem has no block device to throttle" in problem
+    assert problem.endswith("set lab.services.redis.disk.fs: ext4")
+
+
+def test_fill_takes_a_size_with_units():
+    (planned,) = parse_scenario(
+        lab(EVERYSEC_EXT4, entry("disk.fill", "{free_bytes: 1MiB}")), "s.yaml"
+    ).plan()
+    assert planned.params.free_bytes == 1 << 20
+
+
+def test_io_error_params_name_what_is_expected():
+    fiu_service = "      disk: {io_errors: true}\n"
+    problems = problems_of(
+        lab(fiu_service, entry("disk.io_error", "{errno: EWHAT, probability: 2, ops: fsync}"))
+    )
+    assert len(problems) == 3, problems
+    by_field = {p.split(": ")[1]: p for p in problems}
+    assert (
+        "expected an errno name such as EIO, ENOSPC or EROFS, got 'EWHAT'"
+        in (by_field["timeline.0.params.errno"])
+    )
+    assert "less than or equal to 1" in by_field["timeline.0.params.probability"]
+    assert "'sync', 'open', 'write', 'read' or 'all'" in by_field["timeline.0.params.ops"]
+
+
+def test_io_error_accepts_any_errno_name():
+    fiu_service = "      disk: {io_errors: true}\n"
+    text = lab(fiu_service, entry("disk.io_error", "{errno: ENOSPC, probability: 0.5, ops: all}"))
+    (planned,) = parse_scenario(text, "s.yaml").plan()
+    assert (planned.params.errno, planned.params.ops) == ("ENOSPC", "all")
+
+
+def test_slow_needs_at_least_one_limit():
+    problem = only_problem(lab(EVERYSEC_EXT4, entry("disk.slow", "{write_iops: 0}")))
+    assert problem.startswith("s.yaml:14: timeline.0.params: expected at least one limit above 0")
+
+
+def test_two_fills_of_one_filesystem_may_not_overlap_nor_a_fill_and_a_readonly():
+    text = lab(RDB_EXT4, entry("disk.fill") + entry("disk.readonly", at="4s"))
+    assert only_problem(text) == (
+        "s.yaml:14: timeline.1.at: disk.readonly overlaps disk.fill (timeline item 1) "
+        "on the same service"
+    )
