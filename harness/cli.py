@@ -57,10 +57,13 @@ FileArg = Annotated[Path, typer.Argument(help="Scenario YAML file.", show_defaul
 @scenario_app.command("validate")
 @reports_errors
 def scenario_validate(file: FileArg) -> None:
-    """Check a scenario file; print the problems with file:line, exit 2 if any."""
+    """Check a scenario file; print the problems with file:line, exit 2 if any; exit 3 if
+    this machine lacks what it needs (root, loop devices, libfiu...)."""
+    from harness.plan import preflight
     from harness.scenario import load_scenario
 
     scenario = load_scenario(file)
+    preflight(scenario)
     typer.echo(
         f"{file}: ok ({scenario.name}, {len(scenario.timeline)} faults, {scenario.duration:g}s)"
     )

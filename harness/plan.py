@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
-from harness.scenario import Scenario
+from harness.errors import LabError
+from harness.scenario import Scenario, ServiceSpec
 from harness.timeline import build_events
+from harness.units import format_size
 
 
 def render_plan(scenario: Scenario) -> str:
@@ -13,7 +15,7 @@ def render_plan(scenario: Scenario) -> str:
     lines.append("  toxiproxy-server on a free 127.0.0.1 port")
     for name, svc in scenario.lab.services.items():
         lines.append(
-            f"  {name}: redis-server (durability {svc.durability}), "
+            f"  {name}: redis-server (durability {svc.durability}){_disk_words(svc)}, "
             f"clients through Toxiproxy proxy '{name}'"
         )
     load = phase.load
@@ -38,10 +40,31 @@ def render_plan(scenario: Scenario) -> str:
     return "\n".join(lines)
 
 
+def _disk_words(svc: ServiceSpec) -> str:
+    if svc.disk is None:
+        return ""
+    how = "loop-mounted ext4" if svc.disk.fs == "ext4" else "tmpfs"
+    fiu = " under fiu-run -x" if svc.disk.io_errors else ""
+    return f" on its own {format_size(svc.disk.size)} {how}{fiu}"
+
+
 def preflight(scenario: Scenario) -> None:
-    """Raise ``LabError`` (exit 3) if the lab could not start on this machine."""
+    """Raise ``LabError`` (exit 3) if the lab could not start on this machine or a fault
+    could not be applied there: everything missing at once, each with how to get it."""
+    from faults.base import get_kind
+    from harness.lab import disk, fiu
     from harness.lab.local import find_redis_server, find_toxiproxy_server
 
     find_toxiproxy_server()
     if scenario.lab.services:
         find_redis_server()
+    missing = []
+    for name, svc in scenario.lab.services.items():
+        if svc.disk is not None:
+            needs = disk.missing(svc.disk) + (fiu.missing() if svc.disk.io_errors else [])
+            missing += [f"service '{name}' (its disk: block) needs {need}" for need in needs]
+    for kind_name in sorted({entry.fault for entry in scenario.timeline}):
+        kind = get_kind(kind_name)
+        missing += [f"{kind_name} needs {need}" for need in (kind.unmet_needs() if kind else [])]
+    if missing:
+        raise LabError("this machine lacks what the scenario needs:\n  " + "\n  ".join(missing))

@@ -333,7 +333,7 @@ def missing(spec: DiskSpec) -> list[str]:
         needed += ["mkfs.ext4", "losetup"]
     for name in needed:
         if tool(name) is None:
-            package = "e2fsprogs" if name == "mkfs.ext4" else "mount (util-linux)"
+            package = "e2fsprogs" if name == "mkfs.ext4" else "mount"
             problems.append(f"{name} (Debian: apt-get install {package})")
     if spec.fs == "ext4" and not (
         Path("/dev/loop-control").exists() or any(Path("/dev").glob("loop[0-9]*"))

@@ -1,13 +1,23 @@
 """The ``disk:`` block of a service, sizes, and the checks disk faults make on their
-targets: each problem as ``file:LINE: path: message`` naming what was expected."""
+targets: each problem as ``file:LINE: path: message`` naming what was expected; and what
+a machine lacks for them, reported by validate and the dry run before anything starts."""
 
 from __future__ import annotations
 
-import pytest
+import os
+import sys
+from pathlib import Path
 
-from harness.errors import ScenarioError
+import pytest
+from typer.testing import CliRunner
+
+from harness.cli import app
+from harness.errors import EXIT_ENVIRONMENT, ScenarioError
+from harness.lab import blkio, disk, fiu
 from harness.scenario import DiskSpec, parse_scenario
 from harness.units import format_size, parse_size
+
+SCENARIOS = Path(__file__).resolve().parents[2] / "scenarios"
 
 
 def lab(service: str, timeline: str = "", duration: str = "20s") -> str:
@@ -203,3 +213,83 @@ def test_two_fills_of_one_filesystem_may_not_overlap_nor_a_fill_and_a_readonly()
         "s.yaml:14: timeline.1.at: disk.readonly overlaps disk.fill (timeline item 1) "
         "on the same service"
     )
+
+
+# -- what the machine lacks: validate and the dry run say so before anything starts ---------
+
+DISK_SCENARIO = """\
+name: disky
+duration: 20s
+lab:
+  services:
+    redis:
+      durability: everysec
+      disk: {size: 32MiB, io_errors: true}
+load:
+  workload: redis.kv
+timeline:
+  - {at: 2s, for: 5s, fault: disk.slow}
+"""
+
+
+@pytest.fixture
+def lab_binaries(monkeypatch):
+    """The preflight only checks that the lab's binaries exist and are executable."""
+    monkeypatch.setenv("HARNESS_TOXIPROXY_BIN", sys.executable)
+    monkeypatch.setenv("HARNESS_REDIS_SERVER_BIN", sys.executable)
+
+
+@pytest.fixture
+def bare_machine(monkeypatch, lab_binaries):
+    """A machine without root, mkfs.ext4, losetup, libfiu and a blkio hierarchy."""
+    absent = {"mkfs.ext4", "losetup", "fiu-run", "fiu-ctrl"}
+    real_tool = disk.tool
+
+    def tool(name: str) -> str | None:
+        return None if name in absent else real_tool(name)
+
+    monkeypatch.setattr(os, "geteuid", lambda: 1000)
+    monkeypatch.setattr(disk, "tool", tool)
+    monkeypatch.setattr(fiu, "tool", tool)
+    monkeypatch.setattr(blkio, "hierarchy", lambda: None)
+
+
+@pytest.mark.parametrize(
+    "command", [["scenario", "validate"], ["chaos", "run", "--dry-run"]], ids=["validate", "dry"]
+)
+def test_a_machine_lacking_what_disks_need_is_told_what_and_how_exit_3(
+    bare_machine, tmp_path, command
+):
+    path = tmp_path / "disky.yaml"
+    path.write_text(DISK_SCENARIO)
+    result = CliRunner().invoke(app, [*command[:2], str(path), *command[2:]])
+    assert result.exit_code == EXIT_ENVIRONMENT, result.output
+    assert "Traceback" not in result.output
+    needs = "error: this machine lacks what the scenario needs:\n"
+    assert needs in result.output
+    for line in (
+        "service 'redis' (its disk: block) needs root (mounting a filesystem needs it)",
+        "service 'redis' (its disk: block) needs mkfs.ext4 (Debian: apt-get install e2fsprogs)",
+        "service 'redis' (its disk: block) needs losetup (Debian: apt-get install mount)",
+        "service 'redis' (its disk: block) needs fiu-run and fiu-ctrl from libfiu "
+        "(Debian: apt-get install fiu-utils)",
+        "disk.slow needs the cgroup v1 blkio controller with throttling",
+    ):
+        assert f"\n  {line}" in result.output, line
+    assert " ok (" not in result.output
+
+
+def test_a_scenario_without_disks_needs_none_of_it(bare_machine):
+    result = CliRunner().invoke(app, ["scenario", "validate", str(SCENARIOS / "redis-crash.yaml")])
+    assert result.exit_code == 0, result.output
+
+
+def test_the_plan_says_where_each_service_keeps_its_data():
+    from harness.plan import render_plan
+
+    plan = render_plan(parse_scenario(DISK_SCENARIO, "disky.yaml"))
+    assert (
+        "  redis: redis-server (durability everysec) on its own 32MiB loop-mounted ext4 "
+        "under fiu-run -x, clients through Toxiproxy proxy 'redis'"
+    ) in plan
+    assert "2.00s  apply  disk.slow -> redis [f1] {'write_iops': 10" in plan

@@ -304,7 +304,7 @@ def test_cli_validate_bad_file_exits_2_with_file_and_line(bad_file):
     assert result.exception is None or isinstance(result.exception, SystemExit)
 
 
-def test_cli_validate_good_file_exits_0():
+def test_cli_validate_good_file_exits_0(lab_binaries):
     result = CliRunner().invoke(
         app, ["scenario", "validate", str(SCENARIOS / "redis-partition.yaml")]
     )
