@@ -215,3 +215,24 @@ def test_keys_changed_behind_the_harness_back_are_reported_corrupted_lost_and_un
     assert integrity["corrupted"] == 3 and set(integrity["examples"]["corrupted"]) == set(corrupted)
     assert integrity["lost"] == 2 and set(integrity["examples"]["lost"]) == set(lost)
     assert integrity["unexpected"] == 1 and integrity["examples"]["unexpected"] == [intruder]
+
+
+def test_redis_disk_full_refuses_writes_with_enospc_and_recovers_by_itself(
+    tmp_path: Path, harness_env: dict[str, str], no_leftovers: None
+) -> None:
+    out = tmp_path / "run"
+    proc = harness(
+        ["chaos", "run", "scenarios/redis-disk-full.yaml", "--out", str(out)], harness_env
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    result = json.loads((out / "result.json").read_text())
+    (full,) = result["faults"]
+    assert full["availability"] < 0.5  # writes refused; the 10% of reads still served
+    assert full["time_to_recover_s"] is not None and full["time_to_recover_s"] < 2
+    assert result["checks"]["integrity"]["lost"] == 0
+    errors = {r["error"] for r in history(out) if r.get("op") == "set" and r["type"] == "fail"}
+    assert errors == {
+        "ResponseError: MISCONF Errors writing to the AOF file: No space left on device"
+    }
+    mountpoint = str(out / "lab" / "redis")
+    assert mountpoint not in Path("/proc/self/mountinfo").read_text()

@@ -78,7 +78,9 @@ def test_process_restart_may_omit_for():
     assert planned.for_s == 0.0
 
 
-@pytest.mark.parametrize("name", ["redis-partition.yaml", "redis-crash.yaml"])
+@pytest.mark.parametrize(
+    "name", ["redis-partition.yaml", "redis-crash.yaml", "redis-disk-full.yaml"]
+)
 def test_shipped_scenarios_validate(name):
     scenario = load_scenario(SCENARIOS / name)
     assert scenario.name == name.removesuffix(".yaml")
