@@ -27,7 +27,7 @@ from harness.lab import blkio, disk, fiu
 from harness.lab.local import LocalLab
 from harness.scenario import DiskSpec, RedisServiceSpec
 
-from .support import REPO, alive, harness, wait_for
+from .support import REPO, alive, harness, history, run_record, wait_for
 
 pytestmark = pytest.mark.services
 
@@ -358,3 +358,79 @@ def test_slow_caps_the_fsynced_writes_of_appendfsync_always(tmp_path: Path) -> N
         assert not Path(entry["group"]).exists()
         assert blkio.cgroup_of(pid, root) == home
         assert writes_per_s(c, 50) > 100
+
+
+# -- the harness killed mid-fault: heal undoes every disk fault from the journal -----------
+
+HELD = """
+name: disk-held
+duration: 60s
+lab:
+  services:
+    redis: {durability: everysec, disk: {size: 16MiB}}
+    snap: {durability: rdb, disk: {size: 16MiB}}
+    eio: {durability: everysec, disk: {size: 16MiB, io_errors: true}}
+    slow: {durability: always, disk: {size: 16MiB}}
+load:
+  workload: redis.kv
+  users: 2
+  spawn_rate: 50
+timeline:
+  - {id: full, at: 1s, for: 50s, fault: disk.fill, target: redis}
+  - {id: ro, at: 1s, for: 50s, fault: disk.readonly, target: snap}
+  - {id: eio, at: 1s, for: 50s, fault: disk.io_error, target: eio}
+  - {id: slow, at: 1s, for: 50s, fault: disk.slow, target: slow}
+"""
+
+
+def test_heal_after_sigkill_of_the_harness_undoes_every_disk_fault_and_unmounts(
+    tmp_path: Path, harness_env: dict[str, str], no_leftovers: None
+) -> None:
+    scenario = tmp_path / "held.yaml"
+    scenario.write_text(HELD)
+    out = tmp_path / "run"
+    argv = [sys.executable, "-m", "harness", "chaos", "run", str(scenario), "--out", str(out)]
+    record: dict[str, Any] = {}
+    try:
+        with subprocess.Popen(argv, cwd=REPO, env=harness_env, stderr=subprocess.DEVNULL) as proc:
+
+            def all_applied() -> bool:
+                with contextlib.suppress(FileNotFoundError):
+                    done = [r for r in history(out) if r.get("action") == "apply"]
+                    return len(done) == 4 and all(r["type"] == "ok" for r in done)
+                return False
+
+            wait_for(all_applied, 30, "the four disk faults to be applied")
+            proc.send_signal(signal.SIGKILL)
+        record = run_record(out)["lab"]
+        lab = LocalLab.from_record(record)
+        (ballast,) = Path(lab.disk("redis").mountpoint).glob(".chaos-ballast-*")
+        snap = lab.disk("snap").mountpoint
+        assert (entry := disk.mount_at(snap)) is not None and entry.read_only
+        slow_pid = lab.service_pid("slow")
+        root = blkio.hierarchy()
+        assert slow_pid is not None and root is not None
+        assert blkio.cgroup_of(slow_pid, root).name.startswith("chaos-")
+
+        healed = harness(["heal", "--keep-labs"], harness_env)
+        assert healed.returncode == 0, healed.stdout + healed.stderr
+        assert healed.stdout.count("reverted ") == 4, healed.stdout
+        assert not ballast.exists()
+        assert (entry := disk.mount_at(snap)) is not None and not entry.read_only
+        eio_pid = lab.service_pid("eio")
+        assert eio_pid is not None and lab.disk("eio").fiu_prefix is not None
+        eio_fifo = fiu.fifo(lab.disk("eio").fiu_prefix, eio_pid)
+        assert fiu_points_enabled(eio_fifo, list(fiu.POINTS["all"])) == []
+        assert blkio.cgroup_of(slow_pid, root) == root
+        assert not list(root.glob("chaos-*"))
+
+        stopped = harness(["heal"], harness_env)
+        assert "stopped orphaned lab" in stopped.stdout, stopped.stdout + stopped.stderr
+        for lab_disk in lab.disks.values():
+            assert_gone(lab_disk)
+        assert "nothing to heal" in harness(["heal"], harness_env).stdout
+    finally:
+        harness(["heal"], harness_env)
+        if record:
+            with contextlib.suppress(Exception):
+                LocalLab.from_record(record).down()
