@@ -276,7 +276,10 @@ class Slow(_DiskFault):
             home = root
             with contextlib.suppress(OSError):
                 home = blkio.cgroup_of(pid, root)
-            group = root / f"chaos-{self.tag}-{lab_disk.service}"
+            # Named after the lab, so that stopping the lab removes what a fault left.
+            group = (
+                root / f"{blkio.group_prefix(self.target.lab.lab_id)}{self.tag}-{lab_disk.service}"
+            )
             groups.append(
                 {
                     "service": lab_disk.service,

@@ -88,15 +88,15 @@ def chaos_run(
     ] = None,
 ) -> None:
     """Run a scenario on the local lab and write the run directory."""
+    from harness.plan import preflight, render_plan
     from harness.scenario import load_scenario
 
     scenario = load_scenario(file)
     if dry_run:
-        from harness.plan import preflight, render_plan
-
         typer.echo(render_plan(scenario))
         preflight(scenario)
         return
+    preflight(scenario)  # what the machine lacks is said before anything starts
     from harness.progress import Progress
     from harness.runner import default_run_dir, run_scenario
     from harness.summary import render_summary

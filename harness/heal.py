@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from faults.base import get_kind
+from harness.errors import HarnessError
 from harness.journal import Journal, owner_alive
 from harness.lab.base import Lab
 from harness.lab.procs import ManagedProcess
@@ -87,7 +88,11 @@ def heal(
                 continue
             lab = _lab_from(rec, journal)
             if lab is not None:
-                lab.down()
+                try:
+                    lab.down()
+                except HarnessError as exc:  # a filesystem still busy: the next heal retries
+                    report.failed.append(f"lab {lab_id}: {exc}")
+                    continue
             else:
                 journal.lab_down(lab_id)
             report.labs_stopped.append(lab_id)

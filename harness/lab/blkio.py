@@ -90,6 +90,20 @@ def release(group: Path, home: Path, deadline_s: float = 3.0) -> None:
         time.sleep(0.02)
 
 
+def group_prefix(lab_id: str) -> str:
+    """Cgroups of a lab's faults start with this."""
+    return f"chaos-{lab_id}-"
+
+
+def sweep(lab_id: str) -> None:
+    """Remove the cgroups a lab's faults left (their processes were stopped with the lab;
+    a fault heal could not revert, because its lab was gone, leaves an empty cgroup)."""
+    root = hierarchy()
+    if root is not None:
+        for group in root.glob(f"{group_prefix(lab_id)}*"):
+            release(group, root)
+
+
 def missing() -> list[str]:
     """What this machine lacks for ``disk.slow``, with why."""
     if hierarchy() is None:

@@ -51,8 +51,8 @@ REDIS_ENV = {"MALLOC_CONF": "tcache:false"}
 
 
 def prefix(root: Path, service: str) -> str:
-    """The fifo prefix of a service: a directory of the lab's own, never /tmp."""
-    return str(root / "fiu" / service)
+    """The fifo prefix of a service: in a directory of its own in the lab's, never /tmp."""
+    return str(root / "fiu" / service / "ctrl")
 
 
 def wrap(argv: list[str], fifo_prefix: str, env: dict[str, str] | None = None) -> list[str]:

@@ -14,11 +14,12 @@ import shutil
 import signal
 import socket
 import uuid
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from harness.errors import LabError, ToxiproxyError
-from harness.lab import disk, fiu
+from harness.errors import HarnessError, LabError, ToxiproxyError
+from harness.lab import blkio, disk, fiu
 from harness.lab.base import Endpoint, ServiceHandle
 from harness.lab.disk import LabDisk
 from harness.lab.procs import ManagedProcess, free_port, wait_until
@@ -212,6 +213,21 @@ class LocalLab:
         self.disks[name] = disk.mount(self.disks[name])
         self._journal()
 
+    def _remove_disks(self) -> None:
+        """Unmount the lab's filesystems and remove the cgroups its faults left; what
+        cannot be undone is named in a ``LabError`` and stays journaled for heal."""
+        cleanups = [partial(disk.unmount, d) for d in self.disks.values()]
+        if self.disks:
+            cleanups.insert(0, partial(blkio.sweep, self.lab_id))
+        failed = []
+        for cleanup in cleanups:
+            try:
+                cleanup()
+            except HarnessError as exc:
+                failed.append(str(exc))
+        if failed:
+            raise LabError("; ".join(failed))
+
     def _create_proxy(self, name: str, upstream: str) -> Endpoint:
         assert self.toxiproxy is not None
         last: Exception | None = None
@@ -234,14 +250,7 @@ class LocalLab:
             proc.stop(grace_s=5.0)
         if self.toxiproxy_proc is not None:
             self.toxiproxy_proc.stop(grace_s=3.0)
-        failed = []
-        for lab_disk in self.disks.values():
-            try:
-                disk.unmount(lab_disk)
-            except LabError as exc:
-                failed.append(str(exc))
-        if failed:
-            raise LabError("; ".join(failed))
+        self._remove_disks()
         self._down = True
         if self.journal is not None:
             self.journal.lab_down(self.lab_id)

@@ -360,6 +360,24 @@ def test_slow_caps_the_fsynced_writes_of_appendfsync_always(tmp_path: Path) -> N
         assert writes_per_s(c, 50) > 100
 
 
+def test_stopping_the_lab_removes_a_cgroup_a_slow_fault_left(tmp_path: Path) -> None:
+    # As when heal finds the lab of a fault gone and only stops what is left of it.
+    spec = RedisServiceSpec(durability="always", disk=ext4())
+    root = blkio.hierarchy()
+    assert root is not None
+    group = root
+    try:
+        with running_lab(tmp_path / "lab", {"redis": spec}) as lab:
+            f = fault(lab, "disk.slow", "redis", write_iops=10)
+            f.apply()
+            group = Path(f.revert_record()["groups"][0]["group"])
+            assert group.is_dir() and group.name.startswith(f"chaos-{lab.lab_id}-")
+        assert not group.exists()
+    finally:
+        if group != root:
+            blkio.release(group, root)
+
+
 # -- the harness killed mid-fault: heal undoes every disk fault from the journal -----------
 
 HELD = """
