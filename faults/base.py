@@ -59,6 +59,11 @@ class Fault(ABC):
     @abstractmethod
     def apply(self) -> None: ...
 
+    def needs_foreground(self) -> bool:
+        """True when the fault keeps acting after ``apply`` returns (a thread of the
+        process that applied it): that process must stay until the revert."""
+        return False
+
     def revert(self) -> None:
         type(self).revert_from(self.revert_record(), self.target.lab)
 

@@ -254,6 +254,9 @@ class Flap(_ProxySwitch):
         self._thread: threading.Thread | None = None
         self.errors: list[str] = []
 
+    def needs_foreground(self) -> bool:
+        return True
+
     def apply(self) -> None:
         self._set_all(False)  # the first down is synchronous: apply means "in effect"
         self._thread = threading.Thread(target=self._cycle, name=f"flap-{self.tag}", daemon=True)

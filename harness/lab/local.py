@@ -97,6 +97,10 @@ def redis_argv(binary: str, port: int, data_dir: Path, durability: str) -> list[
     return argv
 
 
+def new_lab_id() -> str:
+    return f"local-{uuid.uuid4().hex[:12]}"
+
+
 class LocalLab:
     """Local processes: one Toxiproxy server plus one process per service."""
 
@@ -108,10 +112,14 @@ class LocalLab:
         services: dict[str, ServiceSpec],
         journal: Journal | None = None,
         ready_deadline_s: float = READY_DEADLINE_S,
+        persistent: bool = False,
+        lab_id: str | None = None,
     ) -> None:
-        self.lab_id = f"local-{uuid.uuid4().hex[:12]}"
+        self.lab_id = lab_id or new_lab_id()
         # Absolute: services run with their data directory as working directory.
         self.root = root.resolve()
+        # A persistent lab (`harness lab up`) outlives the process that started it.
+        self.persistent = persistent
         self.specs = services
         self.journal = journal
         self.ready_deadline_s = ready_deadline_s
@@ -255,6 +263,8 @@ class LocalLab:
             "lab_id": self.lab_id,
             "backend": self.backend,
             "root": str(self.root),
+            "persistent": self.persistent,
+            "specs": {n: s.model_dump() for n, s in self.specs.items()},
             "toxiproxy": self.toxiproxy.address if self.toxiproxy else None,
             "toxiproxy_process": self.toxiproxy_proc.to_record() if self.toxiproxy_proc else None,
             "processes": {n: p.to_record() for n, p in self.processes.items()},
@@ -264,8 +274,16 @@ class LocalLab:
     @classmethod
     def from_record(cls, record: dict[str, Any], journal: Journal | None = None) -> LocalLab:
         """Rebuild a handle on a lab started by another (possibly dead) harness process."""
-        lab = cls(Path(record["root"]), {}, journal)
-        lab.lab_id = record["lab_id"]
+        from harness.scenario import LabSpec
+
+        specs = LabSpec.model_validate({"services": record.get("specs", {})}).services
+        lab = cls(
+            Path(record["root"]),
+            dict(specs),
+            journal,
+            persistent=bool(record.get("persistent")),
+            lab_id=record["lab_id"],
+        )
         if record.get("toxiproxy"):
             lab.toxiproxy = ToxiproxyClient.from_address(record["toxiproxy"])
         if record.get("toxiproxy_process"):

@@ -114,16 +114,20 @@ class ManagedProcess:
         return True
 
     def wait_exit(self, timeout_s: float) -> bool:
-        proc = self.process()
-        if proc is None:
+        """True once the process has exited. A process started by another harness is
+        not our child: it counts as exited when it is a zombie, since reaping it is up
+        to its new parent (init may take a second or two)."""
+        if self._popen is not None:
+            try:
+                self._popen.wait(timeout=timeout_s)
+            except subprocess.TimeoutExpired:
+                return False
             return True
-        try:
-            proc.wait(timeout=timeout_s)
-        except psutil.TimeoutExpired:
-            return False
-        except psutil.Error:
-            pass
-        self._reap()
+        end = time.monotonic() + timeout_s
+        while self.process() is not None:
+            if time.monotonic() >= end:
+                return False
+            time.sleep(0.01)
         return True
 
     def stop(self, grace_s: float = 5.0, sig: int = signal.SIGTERM) -> None:
