@@ -10,7 +10,6 @@ the watchdog enforces even though the command that applied them has exited.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import time
 import uuid
@@ -46,13 +45,6 @@ def _read_state(journal: Journal) -> dict[str, Any] | None:
         path = state_path(journal)
         raise EnvironmentProblem(f"cannot read the lab state {path}: {exc}") from None
     return data if isinstance(data, dict) else None
-
-
-def _write_state(journal: Journal, record: dict[str, Any]) -> None:
-    path = state_path(journal)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(record, indent=2) + "\n")
-    os.replace(tmp, path)
 
 
 def current_lab(journal: Journal) -> LocalLab | None:
@@ -95,8 +87,8 @@ def lab_up(journal: Journal, services: dict[str, ServiceSpec]) -> LabUp:
     lab = LocalLab(
         state_dir_of(journal) / "labs" / lab_id, services, journal, persistent=True, lab_id=lab_id
     )
+    lab.state_file = state_path(journal)
     lab.up()
-    _write_state(journal, lab.to_record())
     return LabUp(lab, True, healed)
 
 

@@ -8,6 +8,7 @@ description (pids, argv, ports) to the journal as soon as each process starts, s
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -118,8 +119,10 @@ class LocalLab:
         self.lab_id = lab_id or new_lab_id()
         # Absolute: services run with their data directory as working directory.
         self.root = root.resolve()
-        # A persistent lab (`harness lab up`) outlives the process that started it.
+        # A persistent lab (`harness lab up`) outlives the process that started it, and
+        # keeps its description in a state file of its own too.
         self.persistent = persistent
+        self.state_file: Path | None = None
         self.specs = services
         self.journal = journal
         self.ready_deadline_s = ready_deadline_s
@@ -220,6 +223,8 @@ class LocalLab:
         self._down = True
         if self.journal is not None:
             self.journal.lab_down(self.lab_id)
+        if self.state_file is not None:
+            self.state_file.unlink(missing_ok=True)
 
     # -- process control (used by process faults) -----------------------------------
 
@@ -264,6 +269,7 @@ class LocalLab:
             "backend": self.backend,
             "root": str(self.root),
             "persistent": self.persistent,
+            "state_file": str(self.state_file) if self.state_file else None,
             "specs": {n: s.model_dump() for n, s in self.specs.items()},
             "toxiproxy": self.toxiproxy.address if self.toxiproxy else None,
             "toxiproxy_process": self.toxiproxy_proc.to_record() if self.toxiproxy_proc else None,
@@ -284,6 +290,8 @@ class LocalLab:
             persistent=bool(record.get("persistent")),
             lab_id=record["lab_id"],
         )
+        if record.get("state_file"):
+            lab.state_file = Path(record["state_file"])
         if record.get("toxiproxy"):
             lab.toxiproxy = ToxiproxyClient.from_address(record["toxiproxy"])
         if record.get("toxiproxy_process"):
@@ -297,5 +305,11 @@ class LocalLab:
         return lab
 
     def _journal(self) -> None:
+        """Record the lab as it is now (after every process start: pids change)."""
+        record = self.to_record()
         if self.journal is not None:
-            self.journal.lab_up(self.to_record())
+            self.journal.lab_up(record)
+        if self.state_file is not None:
+            tmp = self.state_file.with_suffix(".tmp")
+            tmp.write_text(json.dumps(record, indent=2) + "\n")
+            os.replace(tmp, self.state_file)
