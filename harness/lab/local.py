@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from harness.errors import LabError, ToxiproxyError
 from harness.lab.base import Endpoint, ServiceHandle
-from harness.lab.procs import ManagedProcess, free_port, wait_until
+from harness.lab.procs import ManagedProcess, free_port, stop_strays, wait_until
 from harness.lab.toxiproxy import ToxiproxyClient
 
 if TYPE_CHECKING:
@@ -139,6 +139,9 @@ class LocalLab:
         toxiproxy_bin = find_toxiproxy_server()
         redis_bin = find_redis_server() if self.specs else ""
         self.root.mkdir(parents=True, exist_ok=True)
+        # Journaled before any process starts: if the harness dies between a start and
+        # the record of its pid, heal still knows the root to sweep (see down()).
+        self._journal()
         try:
             self._start_toxiproxy(toxiproxy_bin)
             for name, spec in self.specs.items():
@@ -220,6 +223,7 @@ class LocalLab:
             proc.stop(grace_s=5.0)
         if self.toxiproxy_proc is not None:
             self.toxiproxy_proc.stop(grace_s=3.0)
+        stop_strays(self.root)
         self._down = True
         if self.journal is not None:
             self.journal.lab_down(self.lab_id)

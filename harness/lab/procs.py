@@ -9,6 +9,7 @@ signalling an unrelated process that happens to reuse the pid.
 from __future__ import annotations
 
 import contextlib
+import os
 import signal
 import socket
 import subprocess
@@ -157,6 +158,44 @@ class ManagedProcess:
         except OSError:
             return ""
         return "\n".join(text.strip().splitlines()[-lines:])
+
+
+def stop_strays(root: Path, grace_s: float = 3.0) -> list[int]:
+    """Stop every process whose working directory is under ``root`` (lab processes run
+    there): the ones a harness started but died before journaling. Never this process
+    or its ancestors. Returns the pids it signalled."""
+    mine = {os.getpid(), *(p.pid for p in psutil.Process().parents())}
+    prefix = str(root.resolve())
+    strays = []
+    for proc in psutil.process_iter():
+        if proc.pid in mine:
+            continue
+        try:
+            cwd = proc.cwd()
+        except psutil.Error:
+            continue
+        if cwd == prefix or cwd.startswith(prefix + os.sep):
+            with contextlib.suppress(psutil.Error):
+                proc.send_signal(signal.SIGCONT)
+                proc.terminate()
+                strays.append(proc)
+    end = time.monotonic() + grace_s
+    left = strays
+    while left and time.monotonic() < end:
+        time.sleep(0.01)
+        left = [p for p in left if _running(p)]
+    for proc in left:
+        with contextlib.suppress(psutil.Error):
+            proc.kill()
+    return [p.pid for p in strays]
+
+
+def _running(proc: psutil.Process) -> bool:
+    # Not our children: exited ones stay zombies until init reaps them.
+    try:
+        return proc.is_running() and proc.status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return False
 
 
 def free_port(host: str = "127.0.0.1") -> int:
