@@ -1,4 +1,5 @@
-"""Pause / resume of a real process tree (a shell and its children, no Redis needed)."""
+"""Process faults without a lab: their parameters, a revert with the lab gone, and the
+pause / resume of a real process tree (a shell and its children, no Redis needed)."""
 
 from __future__ import annotations
 
@@ -10,9 +11,38 @@ from collections.abc import Iterator
 
 import psutil
 import pytest
+from pydantic import ValidationError
 
-from harness.errors import LabError
+from faults.process import Kill, KillParams, Pause, Restart, Stop
+from harness.errors import FaultError, LabError
 from harness.lab.procs import ManagedProcess, wait_until
+
+
+def test_restart_after_is_a_positive_duration_and_absent_by_default():
+    assert KillParams().restart_after is None
+    assert KillParams(restart_after="500ms").restart_after == 0.5
+    assert KillParams(restart_after="2m").restart_after == 120.0
+    for bad in ("0s", 0, "-1s", "soon", "2d"):
+        with pytest.raises(ValidationError, match="restart_after"):
+            KillParams(restart_after=bad)
+
+
+def test_an_unknown_signal_is_rejected_naming_the_allowed_ones():
+    with pytest.raises(ValidationError) as info:
+        KillParams(signal="HUP")
+    assert "'KILL', 'TERM' or 'INT'" in str(info.value)
+
+
+def test_only_restart_is_a_single_action():
+    assert Restart.instantaneous
+    assert not (Stop.instantaneous or Kill.instantaneous or Pause.instantaneous)
+
+
+def test_reverting_a_pause_whose_lab_is_gone_is_harmless_but_a_kill_cannot_restart():
+    record = {"lab_id": "local-gone", "services": ["redis"]}
+    Pause.revert_from(record, None)  # the processes went with the lab
+    with pytest.raises(FaultError, match="lab local-gone is gone"):
+        Kill.revert_from(record, None)
 
 
 @pytest.fixture
