@@ -383,12 +383,15 @@ def _cross_check(s: Scenario, at: Any) -> list[str]:
 
 
 # Faults that set the same state of a service (the proxy's enabled flag, the process's
-# life) cannot overlap on one target: the first revert would undo the second fault.
+# life or its being paused) cannot overlap on one target: the first revert would undo
+# the second fault.
 EXCLUSIVE = {
     "network.down": "proxy",
     "network.flap": "proxy",
     "process.kill": "process",
+    "process.stop": "process",
     "process.restart": "process",
+    "process.pause": "process",
 }
 MAX_WINDOWS = 2_000_000
 

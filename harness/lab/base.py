@@ -68,6 +68,15 @@ class Lab(Protocol):
     def start_service(self, name: str) -> None:
         """Start the service again and wait until it is ready."""
 
+    def pause_service(self, name: str) -> None:
+        """Freeze every process of the service (SIGSTOP of its process tree; a container:
+        ``docker pause``) and return once all are frozen. Its sockets stay open, so
+        connections are still accepted but nothing is answered."""
+
+    def resume_service(self, name: str) -> None:
+        """Undo ``pause_service`` (SIGCONT of the tree; ``docker unpause``). Idempotent: a
+        service that is running normally, or not at all, is left as it is."""
+
     def service_running(self, name: str) -> bool: ...
 
     def to_record(self) -> dict[str, Any]: ...

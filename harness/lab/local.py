@@ -262,6 +262,18 @@ class LocalLab:
                 proc,
             )
 
+    def pause_service(self, name: str) -> None:
+        try:
+            self._proc(name).pause(timeout_s=10.0)
+        finally:
+            # The stopped processes, so that `harness heal` finds them even if the
+            # service's own process dies before it is resumed.
+            self._journal()
+
+    def resume_service(self, name: str) -> None:
+        self._proc(name).resume()
+        self._journal()
+
     def service_running(self, name: str) -> bool:
         return self._proc(name).alive()
 

@@ -34,6 +34,10 @@ class ManagedProcess:
     log_path: str
     pid: int | None = None
     create_time: float | None = None
+    # Every process of the tree that ``pause`` stopped, as [pid, create_time]: ``resume``
+    # continues them even if the process itself died meanwhile, since nothing else would
+    # ever continue its orphaned children.
+    paused: list[tuple[int, float]] = field(default_factory=list)
     _popen: subprocess.Popen[bytes] | None = field(default=None, repr=False, compare=False)
 
     def to_record(self) -> dict[str, Any]:
@@ -44,6 +48,7 @@ class ManagedProcess:
             "log_path": self.log_path,
             "pid": self.pid,
             "create_time": self.create_time,
+            "paused": [list(member) for member in self.paused],
         }
 
     @classmethod
@@ -55,6 +60,7 @@ class ManagedProcess:
             log_path=record["log_path"],
             pid=record.get("pid"),
             create_time=record.get("create_time"),
+            paused=[(int(pid), float(created)) for pid, created in record.get("paused", [])],
         )
 
     def start(self) -> None:
@@ -83,16 +89,14 @@ class ManagedProcess:
         """The live process, or ``None`` if it exited or the pid now belongs to another."""
         if self.pid is None:
             return None
+        proc = _identified(self.pid, self.create_time)
         try:
-            proc = psutil.Process(self.pid)
-            if self.create_time is not None and abs(proc.create_time() - self.create_time) > 0.05:
-                return None
-            if proc.status() == psutil.STATUS_ZOMBIE:
-                self._reap()
-                return None
-            return proc
+            if proc is None or proc.status() != psutil.STATUS_ZOMBIE:
+                return proc
         except psutil.Error:
             return None
+        self._reap()
+        return None
 
     def alive(self) -> bool:
         return self.process() is not None
@@ -104,7 +108,8 @@ class ManagedProcess:
         return self._popen.poll()
 
     def send(self, sig: int) -> bool:
-        """Send ``sig`` to the process (and, for SIGSTOP/SIGCONT, its tree). False if gone."""
+        """Send ``sig`` to the process alone (``pause`` / ``resume`` act on its tree). False
+        if it is gone."""
         proc = self.process()
         if proc is None:
             return False
@@ -132,20 +137,59 @@ class ManagedProcess:
         return True
 
     def stop(self, grace_s: float = 5.0, sig: int = signal.SIGTERM) -> None:
-        """Stop gracefully, then SIGKILL after ``grace_s``. A stopped (SIGSTOP) process is
-        continued first so that it can act on the signal."""
+        """Stop gracefully, then SIGKILL after ``grace_s``. A paused tree is continued
+        first so that the process can act on the signal (and wait for its children), and
+        so that no child of it is left stopped."""
+        self.resume()
         proc = self.process()
         if proc is None:
             self._reap()
             return
         try:
-            proc.send_signal(signal.SIGCONT)
             proc.send_signal(sig)
         except psutil.Error:
             return
         if not self.wait_exit(grace_s):
             self.send(signal.SIGKILL)
             self.wait_exit(5.0)
+
+    def pause(self, timeout_s: float = 5.0) -> None:
+        """SIGSTOP the process and every descendant (a redis fork writing a snapshot...),
+        and return once all of them are stopped.
+
+        The process goes first so that it cannot fork a child that escapes; then its
+        descendants are listed again until no new one appears. ``LabError`` when the
+        process is not running, or when a process is still not stopped after
+        ``timeout_s`` (stuck in an uninterruptible wait, e.g. a long fsync)."""
+        proc = self.process()
+        if proc is None:
+            raise LabError(f"{self.name} is not running: nothing to pause")
+        end = time.monotonic() + timeout_s
+        signalled = {pid for pid, _ in self.paused}
+        batch = [proc]
+        while batch:
+            for member in batch:
+                with contextlib.suppress(psutil.Error):  # a child may exit meanwhile
+                    member.send_signal(signal.SIGSTOP)
+                    if member.pid not in signalled:
+                        self.paused.append((member.pid, member.create_time()))
+                signalled.add(member.pid)
+            _wait_stopped(batch, end, self.name)
+            batch = [c for c in _descendants(proc) if c.pid not in signalled]
+
+    def resume(self) -> None:
+        """SIGCONT every process ``pause`` stopped (each checked by its start time) and
+        every current descendant; idempotent. The kernel does not continue the children
+        of a paused process that died (their process group is not orphaned in the POSIX
+        sense: the dead process led its own session), so they are continued from the
+        record."""
+        proc = self.process()
+        members = [] if proc is None else [*_descendants(proc), proc]
+        members += [m for m in (_identified(*member) for member in self.paused) if m is not None]
+        for member in members:
+            with contextlib.suppress(psutil.Error):
+                member.send_signal(signal.SIGCONT)
+        self.paused = []
 
     def _reap(self) -> None:
         if self._popen is not None:
@@ -196,6 +240,45 @@ def _running(proc: psutil.Process) -> bool:
         return proc.is_running() and proc.status() != psutil.STATUS_ZOMBIE
     except psutil.Error:
         return False
+
+
+def _identified(pid: int, create_time: float | None) -> psutil.Process | None:
+    """The process with ``pid`` if it is the one that started at ``create_time``; never
+    another that reused the pid."""
+    try:
+        proc = psutil.Process(pid)
+        if create_time is not None and abs(proc.create_time() - create_time) > 0.05:
+            return None
+        return proc
+    except psutil.Error:
+        return None
+
+
+def _descendants(proc: psutil.Process) -> list[psutil.Process]:
+    try:
+        return list(proc.children(recursive=True))
+    except psutil.Error:
+        return []
+
+
+def _wait_stopped(procs: list[psutil.Process], end: float, what: str) -> None:
+    """Wait until every process is stopped (or gone); SIGSTOP takes effect asynchronously."""
+    waiting = list(procs)
+    while True:
+        waiting = [p for p in waiting if not _stopped_or_gone(p)]
+        if not waiting:
+            return
+        if time.monotonic() >= end:
+            pids = ", ".join(str(p.pid) for p in waiting)
+            raise LabError(f"{what}: pid {pids} did not stop after SIGSTOP")
+        time.sleep(0.005)
+
+
+def _stopped_or_gone(proc: psutil.Process) -> bool:
+    try:
+        return proc.status() in (psutil.STATUS_STOPPED, psutil.STATUS_ZOMBIE)
+    except psutil.Error:
+        return True
 
 
 def free_port(host: str = "127.0.0.1") -> int:

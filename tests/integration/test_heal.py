@@ -6,7 +6,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -17,7 +16,17 @@ from harness.journal import Journal
 from harness.lab.toxiproxy import ToxiproxyClient
 from harness.watchdog import running_pid
 
-from .support import REPO, alive, harness, history, lab_pids, run_record, wait_for, write_scenario
+from .support import (
+    alive,
+    harness,
+    history,
+    lab_pids,
+    run_record,
+    start_run,
+    wait_applied,
+    wait_for,
+    write_scenario,
+)
 
 pytestmark = pytest.mark.services
 
@@ -38,22 +47,8 @@ def _start(tmp_path: Path, env: dict[str, str], kind: str) -> tuple[subprocess.P
         tmp_path / "s.yaml", LONG_FAULT.format(kind=kind, kind_slug=kind.replace(".", "-"))
     )
     out = tmp_path / "run"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "harness", "chaos", "run", str(scenario), "--out", str(out)],
-        cwd=REPO,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-
-    def applied() -> bool:
-        try:
-            return any(r.get("op") == "fault" and r["action"] == "apply" for r in history(out))
-        except FileNotFoundError:
-            return False
-
-    wait_for(applied, 30, "the fault to be applied")
+    proc = start_run(scenario, out, env)
+    wait_applied(out)
     return proc, out
 
 

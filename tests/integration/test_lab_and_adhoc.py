@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import psutil
 import pytest
 
 from harness.journal import Journal
@@ -117,13 +118,12 @@ def test_lab_down_reverts_faults_applied_by_hand(
     harness_env: dict[str, str], lab: dict[str, Any]
 ) -> None:
     _ok(["fault", "apply", "network.down"], harness_env)
-    _ok(["fault", "apply", "network.latency", "latency_ms=10"], harness_env)
-    toxiproxy_pid = json.loads(_ok(["lab", "up", "--json"], harness_env))["toxiproxy_process"][
-        "pid"
-    ]
+    _ok(["fault", "apply", "process.pause"], harness_env)
+    redis_pid = int(_status(harness_env)["services"]["redis"]["process"].split()[1])
+    assert psutil.Process(redis_pid).status() == psutil.STATUS_STOPPED
     down = _ok(["lab", "down"], harness_env)
     assert down.count("reverted") == 2
-    wait_for(lambda: not alive(toxiproxy_pid), 5, "the lab to stop")
+    wait_for(lambda: not alive(redis_pid), 5, "redis to stop")
     assert _journal(harness_env).state().faults == {}
 
 
@@ -206,6 +206,7 @@ load: {workload: redis.kv, target: cache}
         (["fault", "apply", "network.latency", "oops"], 2, "expected key=value"),
         (["fault", "apply", "network.latency", "--for", "soon"], 2, "--for"),
         (["fault", "apply", "network.flap", "--for", "2s"], 2, "--wait"),
+        (["fault", "apply", "process.kill", "restart_after=1s"], 2, "--wait"),
         (["fault", "revert", "f-000000"], 2, "no active fault"),
         (["fault", "revert"], 2, "--all"),
     ],

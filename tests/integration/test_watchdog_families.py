@@ -54,6 +54,9 @@ CASES = [
     Case("network.down", "{}", lambda lab: not _proxy(lab).enabled),
     Case("network.latency", "{latency_ms: 100}", lambda lab: bool(_proxy(lab).toxics)),
     Case("network.blackhole", "{}", lambda lab: bool(_proxy(lab).toxics)),
+    Case("process.pause", "{}", lambda lab: _proc_status(lab) == psutil.STATUS_STOPPED),
+    Case("process.stop", "{}", lambda lab: _proc_status(lab) is None),
+    Case("process.kill", "{restart_after: 25s}", lambda lab: _proc_status(lab) is None),
 ]
 
 SCENARIO = """
