@@ -40,7 +40,7 @@ load: {{workload: redis.kv, users: 2, spawn_rate: 50}}
 timeline:
   - {{id: held, at: 1s, for: 50s, fault: {kind}, target: redis}}
 """
-TRIAL_KINDS = ("network.down", "network.latency")
+TRIAL_KINDS = ("network.down", "network.latency", "process.pause", "process.stop")
 
 
 @dataclass(frozen=True)
