@@ -126,18 +126,45 @@ class Stop(_ProcessFault):
     )
     params_model = StopParams
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._finisher: threading.Thread | None = None
+        self.errors: list[str] = []
+
+    def apply(self) -> None:
+        # In effect once SIGTERM is delivered: how long the service takes to shut down
+        # (Redis acts on it in its next cron tick, up to 100 ms at hz 10) is its own.
+        assert isinstance(self.params, StopParams)
+        for name in self.target_names:
+            self.target.lab.begin_stop(name, self.params.grace_s)
+        self._finisher = threading.Thread(target=self._finish, name=f"stop-{self.tag}", daemon=True)
+        self._finisher.start()
+
+    def _finish(self) -> None:
+        try:
+            for name in self.target_names:
+                self.target.lab.finish_stop(name)
+        except Exception as exc:  # the revert finishes the stop in any case
+            self.errors.append(f"{type(exc).__name__}: {exc}")
+
+    def revert(self) -> None:
+        if self._finisher is not None:
+            self._finisher.join()
+        super().revert()
+
+
+@register
+class Restart(_ProcessFault):
+    kind = "process.restart"
+    summary = "graceful restart: SIGTERM (SIGKILL after grace_s), then start again"
+    client_sees = f"live connections closed; {_WHILE_DOWN} until the service is ready again"
+    params_model = StopParams
+    instantaneous = True
+
     def apply(self) -> None:
         assert isinstance(self.params, StopParams)
         for name in self.target_names:
             self.target.lab.stop_service(name, self.params.grace_s)
-
-
-@register
-class Restart(Stop):
-    kind = "process.restart"
-    summary = "graceful restart: SIGTERM (SIGKILL after grace_s), then start again"
-    client_sees = f"live connections closed; {_WHILE_DOWN} until the service is ready again"
-    instantaneous = True
 
 
 @register

@@ -65,6 +65,14 @@ class Lab(Protocol):
     def stop_service(self, name: str, grace_s: float) -> None:
         """Stop gracefully (SIGTERM, SIGKILL after ``grace_s``)."""
 
+    def begin_stop(self, name: str, grace_s: float) -> None:
+        """Send SIGTERM and return at once; the service shuts down at its own pace.
+        ``finish_stop`` (and ``start_service``) send SIGKILL once ``grace_s`` is over."""
+
+    def finish_stop(self, name: str) -> None:
+        """Wait until a service given ``begin_stop`` has exited, with SIGKILL at the end
+        of its grace period."""
+
     def start_service(self, name: str) -> None:
         """Start the service again and wait until it is ready."""
 

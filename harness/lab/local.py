@@ -13,6 +13,7 @@ import os
 import shutil
 import signal
 import socket
+import time
 import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -247,10 +248,29 @@ class LocalLab:
     def stop_service(self, name: str, grace_s: float) -> None:
         self._proc(name).stop(grace_s=grace_s, sig=signal.SIGTERM)
 
+    def begin_stop(self, name: str, grace_s: float) -> None:
+        proc = self._proc(name)
+        proc.stop_deadline = time.time() + grace_s
+        self._journal()  # so that a heal elsewhere knows a stop is under way
+        proc.send(signal.SIGCONT)
+        proc.send(signal.SIGTERM)
+
+    def finish_stop(self, name: str) -> None:
+        proc = self._proc(name)
+        if proc.stop_deadline is None:
+            return
+        if not proc.wait_exit(max(proc.stop_deadline - time.time(), 0.0)):
+            proc.send(signal.SIGKILL)
+            if not proc.wait_exit(10.0):
+                raise LabError(f"service '{name}' did not exit within 10 s of SIGKILL")
+
     def start_service(self, name: str) -> None:
         proc = self._proc(name)
+        # A graceful stop still under way would exit right after this check.
+        self.finish_stop(name)
         if proc.alive():
             return
+        proc.stop_deadline = None
         proc.start()
         self._journal()
         upstream = self.services[name].upstream if name in self.services else None

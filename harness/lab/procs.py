@@ -38,6 +38,9 @@ class ManagedProcess:
     # continues them even if the process itself died meanwhile, since nothing else would
     # ever continue its orphaned children.
     paused: list[tuple[int, float]] = field(default_factory=list)
+    # Wall-clock time until which a SIGTERMed process may still be shutting down (see
+    # LocalLab.begin_stop); after it, SIGKILL.
+    stop_deadline: float | None = None
     _popen: subprocess.Popen[bytes] | None = field(default=None, repr=False, compare=False)
 
     def to_record(self) -> dict[str, Any]:
@@ -49,6 +52,7 @@ class ManagedProcess:
             "pid": self.pid,
             "create_time": self.create_time,
             "paused": [list(member) for member in self.paused],
+            "stop_deadline": self.stop_deadline,
         }
 
     @classmethod
@@ -61,6 +65,7 @@ class ManagedProcess:
             pid=record.get("pid"),
             create_time=record.get("create_time"),
             paused=[(int(pid), float(created)) for pid, created in record.get("paused", [])],
+            stop_deadline=record.get("stop_deadline"),
         )
 
     def start(self) -> None:
