@@ -47,6 +47,9 @@ class Fault(ABC):
         self.params = params
         # `tag` makes names this fault creates (toxics) unique across runs on one lab.
         self.tag = tag or fault_id
+        # Failures of work the fault does in the background (a flap cycle, a timed
+        # restart) after apply returned; the schedule reports them after the revert.
+        self.errors: list[str] = []
 
     @property
     def target_names(self) -> list[str]:

@@ -252,7 +252,6 @@ class Flap(_ProxySwitch):
         super().__init__(*args, **kwargs)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self.errors: list[str] = []
 
     def needs_foreground(self) -> bool:
         return True

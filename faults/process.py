@@ -72,7 +72,6 @@ class Kill(_ProcessFault):
         super().__init__(*args, **kwargs)
         self._cancel = threading.Event()
         self._restarter: threading.Thread | None = None
-        self.errors: list[str] = []
 
     def needs_foreground(self) -> bool:
         assert isinstance(self.params, KillParams)
@@ -129,7 +128,6 @@ class Stop(_ProcessFault):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._finisher: threading.Thread | None = None
-        self.errors: list[str] = []
 
     def apply(self) -> None:
         # In effect once SIGTERM is delivered: how long the service takes to shut down
