@@ -67,6 +67,10 @@ class Kill(_ProcessFault):
         "flight is indeterminate"
     )
     params_model = KillParams
+    needs = (
+        "a process the lab started (local lab); by hand with restart_after, "
+        "`harness fault apply --wait` (the restart is timed by the applying process)"
+    )
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
