@@ -1,6 +1,6 @@
 """Run the benchmarks and (optionally) write docs/benchmarks.md.
 
-    .venv/bin/python bench/run_all.py                          # all four, print markdown
+    .venv/bin/python bench/run_all.py                          # all of them, print markdown
     .venv/bin/python bench/run_all.py --only drift --quick     # one, shortened
     .venv/bin/python bench/run_all.py --write docs/benchmarks.md   # what `make bench` runs
 
@@ -26,6 +26,7 @@ import drift
 import lab_ready
 import recording
 import throughput
+import watchdog
 from common import Section, machine_info, prepare_environment, table
 
 BENCHMARKS: dict[str, Callable[[Path, bool], Section]] = {
@@ -33,6 +34,7 @@ BENCHMARKS: dict[str, Callable[[Path, bool], Section]] = {
     "recording": recording.run,
     "lab_ready": lab_ready.run,
     "throughput": throughput.run,
+    "watchdog": watchdog.run,
 }
 
 
@@ -40,13 +42,14 @@ HOW_TO_RUN = [
     "## Running the benchmarks",
     "",
     "```",
-    "make bench                                     # all four, rewrites this file",
+    "make bench                                     # all of them, rewrites this file",
     ".venv/bin/python bench/run_all.py --only drift --quick   # one benchmark, shortened",
     ".venv/bin/python bench/run_all.py --keep       # keep the work directory (histories)",
     "```",
     "",
     "One module per benchmark (`bench/drift.py`, `bench/recording.py`, "
-    "`bench/lab_ready.py`, `bench/throughput.py`), shared helpers in `bench/common.py`. "
+    "`bench/lab_ready.py`, `bench/throughput.py`, `bench/watchdog.py`), shared helpers "
+    "in `bench/common.py`. "
     "Each run uses a private temporary directory for labs, histories and the heal "
     "journal (`HARNESS_STATE_DIR` is pointed there), talks to 127.0.0.1 only, and stops "
     "every lab and load generator it started, also on Ctrl-C and SIGTERM. `--quick` "

@@ -48,6 +48,9 @@ class Fault(ABC):
         self.params = params
         # `tag` makes names this fault creates (toxics) unique across runs on one lab.
         self.tag = tag or fault_id
+        # Failures of work the fault does in the background (a flap cycle, a timed
+        # restart) after apply returned; the schedule reports them after the revert.
+        self.errors: list[str] = []
 
     @property
     def target_names(self) -> list[str]:
@@ -59,6 +62,11 @@ class Fault(ABC):
 
     @abstractmethod
     def apply(self) -> None: ...
+
+    def needs_foreground(self) -> bool:
+        """True when the fault keeps acting after ``apply`` returns (a thread of the
+        process that applied it): that process must stay until the revert."""
+        return False
 
     def revert(self) -> None:
         type(self).revert_from(self.revert_record(), self.target.lab)

@@ -247,12 +247,18 @@ class Flap(_ProxySwitch):
     summary = "take the proxy down and up again every period_s for the fault's duration"
     client_sees = "bursts of refused connections and resets alternating with normal service"
     params_model = FlapParams
+    needs = (
+        "the target's Toxiproxy proxy; by hand, `harness fault apply --wait` (it flaps "
+        "from the applying process)"
+    )
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self.errors: list[str] = []
+
+    def needs_foreground(self) -> bool:
+        return True
 
     def apply(self) -> None:
         self._set_all(False)  # the first down is synchronous: apply means "in effect"

@@ -2,18 +2,34 @@
 
 from __future__ import annotations
 
-from typing import Any
+import types
+from collections.abc import Iterable
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 from faults.base import Fault, kinds
+from harness.units import parse_duration
+
+
+def _type_name(annotation: Any, metadata: Iterable[Any] = ()) -> str:
+    """A parameter's type as a user writes it: ``KILL | TERM``, ``duration | None``."""
+    if any(getattr(m, "func", None) is parse_duration for m in metadata):
+        return "duration"
+    origin, args = get_origin(annotation), get_args(annotation)
+    if origin is Literal:
+        return " | ".join(str(a) for a in args)
+    if origin is Annotated:
+        return _type_name(args[0], args[1:])
+    if origin in (Union, types.UnionType):
+        return " | ".join(_type_name(a) for a in args)
+    if annotation is type(None):
+        return "None"
+    return getattr(annotation, "__name__", None) or str(annotation).replace("typing.", "")
 
 
 def _param_rows(kind: type[Fault]) -> list[tuple[str, str, str, str]]:
     rows = []
     for name, field in kind.params_model.model_fields.items():
-        annotation: Any = field.annotation
-        type_name = getattr(annotation, "__name__", None) or str(annotation).replace("typing.", "")
-        if "Literal" in str(annotation):
-            type_name = " | ".join(str(a) for a in getattr(annotation, "__args__", ()))
+        type_name = _type_name(field.annotation, field.metadata)
         rows.append((name, type_name, repr(field.default), field.description or ""))
     return rows
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from functools import wraps
 from pathlib import Path
@@ -22,8 +23,12 @@ scenario_app = typer.Typer(help="Scenario files.", no_args_is_help=True)
 chaos_app = typer.Typer(help="Chaos runs.", no_args_is_help=True)
 app.add_typer(scenario_app, name="scenario")
 app.add_typer(chaos_app, name="chaos")
-fault_app = typer.Typer(help="Fault kinds.", no_args_is_help=True)
+fault_app = typer.Typer(
+    help="Fault kinds, and faults applied by hand to the running lab.", no_args_is_help=True
+)
 app.add_typer(fault_app, name="fault")
+lab_app = typer.Typer(help="A lab that outlives a run (for game days).", no_args_is_help=True)
+app.add_typer(lab_app, name="lab")
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -86,12 +91,28 @@ def chaos_run(
             help="Live status line (default: when stderr is a terminal).",
         ),
     ] = None,
+    lab: Annotated[
+        str,
+        typer.Option(
+            "--lab",
+            help="new: a lab of the run's own; attach: the running lab (`harness lab up`).",
+        ),
+    ] = "new",
 ) -> None:
     """Run a scenario on the local lab and write the run directory."""
+    from harness.errors import InvalidInput
     from harness.plan import preflight, render_plan
-    from harness.scenario import load_scenario
+    from harness.scenario import against_lab, load_scenario
 
     scenario = load_scenario(file)
+    if lab not in ("new", "attach"):
+        raise InvalidInput(f"--lab: expected new or attach, got {lab!r}")
+    attached = None
+    if lab == "attach":
+        from harness.labctl import require_lab
+
+        attached = require_lab(_journal())
+        scenario = against_lab(scenario, attached.specs, str(file), attached.lab_id)
     if dry_run:
         typer.echo(render_plan(scenario))
         preflight(scenario)
@@ -102,7 +123,9 @@ def chaos_run(
     from harness.summary import render_summary
 
     run_dir = out or default_run_dir(scenario)
-    outcome = run_scenario(scenario, run_dir, Progress(scenario.duration, progress))
+    outcome = run_scenario(
+        scenario, run_dir, Progress(scenario.duration, progress), _journal(), attached
+    )
     if outcome.result is None:
         _err(f"interrupted: faults reverted, lab stopped; partial run in {run_dir}")
         raise typer.Exit(outcome.exit_code)
@@ -125,6 +148,214 @@ def fault_kinds(
     typer.echo(render_kinds(kind))
 
 
+def _journal() -> Any:
+    from harness.journal import Journal
+
+    return Journal(watchdog=True)
+
+
+def _lab_services(scenario: Path | None) -> Any:
+    from harness.scenario import LabSpec, load_scenario
+
+    if scenario is None:
+        return dict(LabSpec().services)
+    return dict(load_scenario(scenario).lab.services)
+
+
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")]
+
+
+@lab_app.command("up")
+@reports_errors
+def lab_up_command(
+    scenario: Annotated[
+        Path | None,
+        typer.Option("--scenario", help="Take the services from this scenario's lab block."),
+    ] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Start the persistent lab (default: one Redis named `redis`) behind Toxiproxy.
+
+    Heals what earlier runs left behind first. If a lab is already up, shows it."""
+    from harness.labctl import lab_up, state_path
+
+    journal = _journal()
+    up = lab_up(journal, _lab_services(scenario))
+    _print_heal(up.healed, quiet_if_empty=True)
+    record = up.lab.to_record()
+    if as_json:
+        typer.echo(json.dumps(record, indent=2))
+        return
+    verb = "lab up" if up.started else "lab already up"
+    typer.echo(f"{verb}: {up.lab.lab_id} (state {state_path(journal)})")
+    for name, svc in up.lab.services.items():
+        typer.echo(f"  {name:<10} {svc.kind:<6} clients: {svc.client}  (upstream {svc.upstream})")
+    typer.echo(f"  toxiproxy  api: {record['toxiproxy']}")
+    typer.echo(f"  data and logs: {up.lab.root}")
+
+
+@lab_app.command("status")
+@reports_errors
+def lab_status_command(as_json: JsonOpt = False) -> None:
+    """Show the running lab: processes, proxies, toxics, a PING per service, active
+    faults. Exit 1 when no lab is up."""
+    from harness.labctl import lab_status, render_faults
+
+    status = lab_status(_journal())
+    if as_json:
+        typer.echo(json.dumps(status, indent=2))
+    elif status is None:
+        typer.echo("no lab is up (`harness lab up` starts one)")
+    else:
+        state = "up" if status["up"] else "DOWN (its processes are gone; `harness lab down`)"
+        typer.echo(f"lab {status['lab_id']}: {state}")
+        for name, svc in status["services"].items():
+            proxy = ("proxy enabled" if svc.get("proxy_enabled") else "proxy DISABLED") + (
+                f", toxics: {', '.join(svc['toxics'])}" if svc.get("toxics") else ""
+            )
+            ping = "no reply" if svc["ping_ms"] is None else f"PING {svc['ping_ms']}ms"
+            typer.echo(f"  {name:<10} {svc['client']:<16} {svc['process']:<20} {proxy}; {ping}")
+        typer.echo(render_faults(status["faults"]))
+    if status is None or not status["up"]:
+        raise typer.Exit(1)
+
+
+@lab_app.command("down")
+@reports_errors
+def lab_down_command(
+    keep_data: Annotated[
+        bool, typer.Option("--keep-data", help="Keep the lab's data and logs directory.")
+    ] = False,
+) -> None:
+    """Revert every fault on the lab and stop it."""
+    from harness.labctl import lab_down
+
+    lab_id, report = lab_down(_journal(), keep_data=keep_data)
+    if lab_id is None:
+        typer.echo("no lab is up")
+        return
+    _print_heal(report, quiet_if_empty=True)
+    if report.failed:
+        _err(f"lab {lab_id} left up: some faults could not be reverted; try again")
+        raise typer.Exit(3)
+    typer.echo(f"lab {lab_id} stopped")
+
+
+@fault_app.command("apply")
+@reports_errors
+def fault_apply(
+    kind: Annotated[str, typer.Argument(help="Fault kind, e.g. network.latency.")],
+    params: Annotated[
+        list[str] | None,
+        typer.Argument(help="Parameters as key=value, e.g. latency=200ms jitter=20ms."),
+    ] = None,
+    target: Annotated[
+        list[str],
+        typer.Option("--target", "-t", help="Service to fault (repeat or comma-separate)."),
+    ] = ["redis"],  # noqa: B006 (typer reads the default, never mutates it)
+    for_: Annotated[
+        str | None,
+        typer.Option("--for", help="Revert after this long (30s, 2m), even if nothing runs."),
+    ] = None,
+    wait: Annotated[
+        bool,
+        typer.Option("--wait", help="Stay until --for ends (or Ctrl-C), then revert."),
+    ] = False,
+) -> None:
+    """Apply a fault to the running lab (see `harness fault kinds`)."""
+    from harness.errors import InvalidInput
+    from harness.labctl import apply_adhoc, parse_params
+    from harness.units import parse_duration
+
+    for_s = None
+    if for_ is not None:
+        try:
+            for_s = parse_duration(for_)
+        except ValueError as exc:
+            raise InvalidInput(f"--for: {exc}") from None
+        if for_s <= 0:
+            raise InvalidInput("--for: expected a duration above zero, e.g. 30s")
+    targets = [t for item in target for t in item.split(",") if t]
+    journal = _journal()
+    applied = apply_adhoc(journal, kind, targets, parse_params(params or []), for_s, wait)
+    what = f"{kind} -> {', '.join(targets)}"
+    if applied.fault.instantaneous:
+        typer.echo(f"done: {what}")
+        return
+    if not wait:
+        how = f"`harness fault revert {applied.fault_id}`"
+        until = f"until {how}"
+        if applied.expires_at is not None:
+            until = f"for {for_}: the watchdog reverts it then (or {how})"
+        typer.echo(f"applied {applied.fault_id}: {what} {until}")
+        return
+    _hold(journal, applied, what, for_s or 0.0)
+
+
+def _hold(journal: Any, applied: Any, what: str, for_s: float) -> None:
+    """--wait: hold the fault in this process, revert at the end or on Ctrl-C/SIGTERM."""
+    import signal
+    import time
+
+    from harness.labctl import revert_adhoc
+
+    def stop(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, stop)
+    typer.echo(f"applied {applied.fault_id}: {what} for {for_s:g}s (Ctrl-C reverts now)")
+    try:
+        time.sleep(for_s)
+    except KeyboardInterrupt:
+        typer.echo("interrupted")
+    finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        revert_adhoc(journal, applied)
+    typer.echo(f"reverted {applied.fault_id}")
+
+
+@fault_app.command("list")
+@reports_errors
+def fault_list(as_json: JsonOpt = False) -> None:
+    """Active faults: applied by hand or by a run in progress."""
+    from harness.labctl import list_faults, render_faults
+
+    faults = list_faults(_journal())
+    typer.echo(json.dumps(faults, indent=2) if as_json else render_faults(faults))
+
+
+@fault_app.command("revert")
+@reports_errors
+def fault_revert(
+    ids: Annotated[list[str] | None, typer.Argument(help="Fault ids from `fault list`.")] = None,
+    every: Annotated[bool, typer.Option("--all", help="Revert every active fault.")] = False,
+) -> None:
+    """Revert faults by id, or all of them."""
+    from harness.errors import InvalidInput
+    from harness.labctl import revert_faults
+
+    if not ids and not every:
+        raise InvalidInput("name the faults to revert (see `harness fault list`) or use --all")
+    report = revert_faults(_journal(), ids or [], every)
+    _print_heal(report, quiet_if_empty=False)
+    if report.failed:
+        raise typer.Exit(3)
+
+
+def _print_heal(report: Any, quiet_if_empty: bool) -> None:
+    for line in report.reverted:
+        typer.echo(f"reverted {line}")
+    for line in report.gone:
+        typer.echo(f"closed {line}")
+    for lab_id in report.labs_stopped:
+        typer.echo(f"stopped orphaned lab {lab_id}")
+    for line in report.failed:
+        _err(f"could not revert {line}")
+    if report.empty and not quiet_if_empty:
+        typer.echo("nothing to revert")
+
+
 @app.command("heal")
 @reports_errors
 def heal_command(
@@ -141,19 +372,10 @@ def heal_command(
 
     journal = Journal()
     report = heal(journal, stop_orphan_labs=not keep_labs, include_live=force)
-    for line in report.reverted:
-        typer.echo(f"reverted {line}")
-    for line in report.gone:
-        typer.echo(f"closed {line}")
-    for lab_id in report.labs_stopped:
-        typer.echo(f"stopped orphaned lab {lab_id}")
-    for line in report.failed:
-        _err(f"could not revert {line}")
+    _print_heal(report, quiet_if_empty=True)
     for line in report.skipped:
         typer.echo(f"left alone {line}; --force reverts it anyway")
-    if not (
-        report.reverted or report.labs_stopped or report.failed or report.skipped or report.gone
-    ):
+    if report.empty:
         typer.echo(f"nothing to heal (journal {journal.path})")
     if report.failed:
         raise typer.Exit(3)

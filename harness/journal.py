@@ -65,8 +65,13 @@ class JournalState:
 
 
 class Journal:
-    def __init__(self, path: Path | None = None) -> None:
+    """``watchdog=True`` makes sure a watchdog process (``harness.watchdog``) is running
+    whenever something it would have to undo is recorded: a fault, or a lab that dies
+    with its harness. Library and test code that heals by itself leaves it off."""
+
+    def __init__(self, path: Path | None = None, watchdog: bool = False) -> None:
         self.path = path or state_dir() / "journal.jsonl"
+        self.watchdog = watchdog
 
     @contextmanager
     def _locked(self) -> Iterator[int]:
@@ -133,27 +138,60 @@ class Journal:
     # -- typed writers ---------------------------------------------------------------
 
     def fault_applying(
-        self, key: str, kind: str, targets: list[str], revert: dict[str, Any]
+        self,
+        key: str,
+        kind: str,
+        targets: list[str],
+        revert: dict[str, Any],
+        adhoc: bool = False,
+        expires_at: float | None = None,
+        params: dict[str, Any] | None = None,
     ) -> None:
-        self.append(
-            {
-                "ev": "fault-apply",
-                "key": key,
-                "kind": kind,
-                "targets": targets,
-                "revert": revert,
-                "owner": _me(),
-            }
-        )
+        """Record a fault about to be applied. Faults of a run belong to its harness
+        process (``owner``) and are reverted when it dies; ``adhoc`` faults (applied by
+        hand on a running lab) stay until reverted or, with ``expires_at`` (wall clock),
+        until then."""
+        record: dict[str, Any] = {
+            "ev": "fault-apply",
+            "key": key,
+            "kind": kind,
+            "targets": targets,
+            "revert": revert,
+            "owner": _me(),
+        }
+        if adhoc:
+            record["adhoc"] = True
+        if expires_at is not None:
+            record["expires_at"] = expires_at
+        if params:
+            record["params"] = params
+        self.append(record)
+        self._watch()
 
     def fault_reverted(self, key: str) -> None:
         self.append({"ev": "fault-reverted", "key": key})
 
     def lab_up(self, record: dict[str, Any]) -> None:
         self.append({"ev": "lab-up", "lab_id": record["lab_id"], "owner": _me(), "lab": record})
+        if not record.get("persistent"):
+            self._watch()
+
+    def _watch(self) -> None:
+        # After the record is durable: a watchdog deciding to exit does so under the
+        # journal lock, so either it saw this record or it is gone and one starts now.
+        if self.watchdog:
+            from harness.watchdog import ensure_running
+
+            ensure_running(self)
 
     def lab_down(self, lab_id: str) -> None:
         self.append({"ev": "lab-down", "lab_id": lab_id})
+
+    @contextmanager
+    def locked_state(self) -> Iterator[JournalState]:
+        """The state, with writers held off until the block ends."""
+        with self._locked():
+            yield self.state()
 
     def compact(self) -> None:
         """Rewrite the journal keeping only what is still active."""

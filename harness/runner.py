@@ -87,8 +87,11 @@ def run_scenario(
     run_dir: Path,
     progress: Progress,
     journal: Journal | None = None,
+    attach: LocalLab | None = None,
 ) -> RunOutcome:
-    journal = journal or Journal()
+    """Run ``scenario`` on a lab of its own, or on the running lab ``attach`` (which is
+    left running, with the faults of this run reverted)."""
+    journal = journal or Journal(watchdog=True)
     prepare_run_dir(run_dir)
     (run_dir / "scenario.json").write_text(scenario.model_dump_json(indent=2, by_alias=True))
     healed = heal(journal)
@@ -103,7 +106,7 @@ def run_scenario(
     interrupted: Interrupted | None = None
     with signals.installed():
         try:
-            _run(scenario, run_dir, progress, journal, signals, errors)
+            _run(scenario, run_dir, progress, journal, signals, errors, attach)
         except Interrupted as exc:
             interrupted = exc
     if interrupted is None and signals.received is not None:
@@ -135,16 +138,20 @@ def _run(
     journal: Journal,
     signals: _Signals,
     errors: list[str],
+    attach: LocalLab | None,
 ) -> None:
     run_tag = uuid.uuid4().hex[:8]
     phase = scenario.phases()[0]
-    lab = LocalLab(run_dir / "lab", dict(scenario.lab.services), journal)
+    lab = attach or LocalLab(run_dir / "lab", dict(scenario.lab.services), journal)
     history = HistoryWriter(run_dir / HISTORY_FILE)
     loadgen: LoadGenerator | None = None
     nemesis: Nemesis | None = None
     try:
-        progress.note(f"lab: starting {', '.join(scenario.lab.services)} behind Toxiproxy")
-        lab.up()
+        if attach is None:
+            progress.note(f"lab: starting {', '.join(scenario.lab.services)} behind Toxiproxy")
+            lab.up()
+        else:
+            progress.note(f"lab: attached to {lab.lab_id} ({', '.join(lab.services)})")
         target = lab.services[phase.load.target]
         params = scenario.workload_params()
         config = loadgen_config(
@@ -228,7 +235,8 @@ def _run(
                 _guarded(errors, "stopping the load generator", loadgen.close)
             _guarded(errors, "the final read", collect)
         finally:
-            _guarded(errors, "stopping the lab", lab.down)
+            if attach is None:
+                _guarded(errors, "stopping the lab", lab.down)
             _guarded(errors, "closing the history", history.close)
 
 

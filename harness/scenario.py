@@ -223,6 +223,28 @@ def parse_scenario(text: str, filename: str) -> Scenario:
     return scenario
 
 
+def against_lab(
+    scenario: Scenario, services: dict[str, ServiceSpec], filename: str, lab_id: str
+) -> Scenario:
+    """``scenario`` with its lab block replaced by a running lab's services, checked
+    again (``--lab attach``): targets must exist there and fit their settings."""
+    data = scenario.model_dump(by_alias=True, exclude={"lab"})
+    data["lab"] = {"services": {n: spec.model_dump() for n, spec in services.items()}}
+
+    def at(loc: Path_, message: str) -> str:
+        where = ".".join(str(p) for p in loc) or "(top level)"
+        return f"{filename}: {where}: {message} (on the running lab {lab_id})"
+
+    try:
+        attached = Scenario.model_validate(data)
+    except ValidationError as exc:
+        raise ScenarioError(filename, _explain(exc, (), at)) from None
+    problems = _cross_check(attached, at)
+    if problems:
+        raise ScenarioError(filename, problems)
+    return attached
+
+
 def _explain(
     exc: ValidationError, prefix: Path_, at: Any, root: type[BaseModel] | None = None
 ) -> list[str]:
@@ -386,12 +408,15 @@ def _cross_check(s: Scenario, at: Any) -> list[str]:
 
 
 # Faults that set the same state of a service (the proxy's enabled flag, the process's
-# life) cannot overlap on one target: the first revert would undo the second fault.
-_EXCLUSIVE = {
+# life or its being paused) cannot overlap on one target: the first revert would undo
+# the second fault.
+EXCLUSIVE = {
     "network.down": "proxy",
     "network.flap": "proxy",
     "process.kill": "process",
+    "process.stop": "process",
     "process.restart": "process",
+    "process.pause": "process",
     "disk.fill": "filesystem",
     "disk.readonly": "filesystem",
     "disk.io_error": "failure points",
@@ -404,7 +429,7 @@ def _overlaps(s: Scenario, at: Any) -> list[str]:
     problems = []
     spans = []
     for index, entry in enumerate(s.timeline):
-        group = _EXCLUSIVE.get(entry.fault)
+        group = EXCLUSIVE.get(entry.fault)
         if group is not None:
             spans.append((entry.at, entry.at + (entry.for_ or 0.0), group, index, entry))
     for a_start, a_end, a_group, a_i, a in spans:

@@ -152,6 +152,7 @@ class Nemesis:
             if error is None:
                 del self.active[fault_id]
                 self.journal.fault_reverted(self.key(fault_id))
+                self.errors += [f"{pf.kind} {fault_id} while applied: {e}" for e in fault.errors]
                 return True
             time.sleep(0.2 * (attempt + 1))
         # Still journaled as applied: `harness heal` will try again.

@@ -68,8 +68,25 @@ class Lab(Protocol):
     def stop_service(self, name: str, grace_s: float) -> None:
         """Stop gracefully (SIGTERM, SIGKILL after ``grace_s``)."""
 
+    def begin_stop(self, name: str, grace_s: float) -> None:
+        """Send SIGTERM and return at once; the service shuts down at its own pace.
+        ``finish_stop`` (and ``start_service``) send SIGKILL once ``grace_s`` is over."""
+
+    def finish_stop(self, name: str) -> None:
+        """Wait until a service given ``begin_stop`` has exited, with SIGKILL at the end
+        of its grace period."""
+
     def start_service(self, name: str) -> None:
         """Start the service again and wait until it is ready."""
+
+    def pause_service(self, name: str) -> None:
+        """Freeze every process of the service (SIGSTOP of its process tree; a container:
+        ``docker pause``) and return once all are frozen. Its sockets stay open, so
+        connections are still accepted but nothing is answered."""
+
+    def resume_service(self, name: str) -> None:
+        """Undo ``pause_service`` (SIGCONT of the tree; ``docker unpause``). Idempotent: a
+        service that is running normally, or not at all, is left as it is."""
 
     def service_running(self, name: str) -> bool: ...
 

@@ -9,10 +9,12 @@ description (pids, argv, ports) to the journal as soon as each process starts, s
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 import signal
 import socket
+import time
 import uuid
 from functools import partial
 from pathlib import Path
@@ -22,7 +24,7 @@ from harness.errors import HarnessError, LabError, ToxiproxyError
 from harness.lab import blkio, disk, fiu
 from harness.lab.base import Endpoint, ServiceHandle
 from harness.lab.disk import LabDisk
-from harness.lab.procs import ManagedProcess, free_port, wait_until
+from harness.lab.procs import ManagedProcess, free_port, stop_strays, wait_until
 from harness.lab.toxiproxy import ToxiproxyClient
 
 if TYPE_CHECKING:
@@ -104,6 +106,10 @@ def redis_argv(binary: str, port: int, data_dir: Path, durability: str) -> list[
     return argv
 
 
+def new_lab_id() -> str:
+    return f"local-{uuid.uuid4().hex[:12]}"
+
+
 class LocalLab:
     """Local processes: one Toxiproxy server plus one process per service."""
 
@@ -115,10 +121,16 @@ class LocalLab:
         services: dict[str, ServiceSpec],
         journal: Journal | None = None,
         ready_deadline_s: float = READY_DEADLINE_S,
+        persistent: bool = False,
+        lab_id: str | None = None,
     ) -> None:
-        self.lab_id = f"local-{uuid.uuid4().hex[:12]}"
+        self.lab_id = lab_id or new_lab_id()
         # Absolute: services run with their data directory as working directory.
         self.root = root.resolve()
+        # A persistent lab (`harness lab up`) outlives the process that started it, and
+        # keeps its description in a state file of its own too.
+        self.persistent = persistent
+        self.state_file: Path | None = None
         self.specs = services
         self.journal = journal
         self.ready_deadline_s = ready_deadline_s
@@ -136,6 +148,9 @@ class LocalLab:
         toxiproxy_bin = find_toxiproxy_server()
         redis_bin = find_redis_server() if self.specs else ""
         self.root.mkdir(parents=True, exist_ok=True)
+        # Journaled before any process starts: if the harness dies between a start and
+        # the record of its pid, heal still knows the root to sweep (see down()).
+        self._journal()
         try:
             self._start_toxiproxy(toxiproxy_bin)
             for name, spec in self.specs.items():
@@ -250,10 +265,13 @@ class LocalLab:
             proc.stop(grace_s=5.0)
         if self.toxiproxy_proc is not None:
             self.toxiproxy_proc.stop(grace_s=3.0)
+        stop_strays(self.root)
         self._remove_disks()
         self._down = True
         if self.journal is not None:
             self.journal.lab_down(self.lab_id)
+        if self.state_file is not None:
+            self.state_file.unlink(missing_ok=True)
 
     # -- process control (used by process faults) -----------------------------------
 
@@ -272,10 +290,29 @@ class LocalLab:
     def stop_service(self, name: str, grace_s: float) -> None:
         self._proc(name).stop(grace_s=grace_s, sig=signal.SIGTERM)
 
+    def begin_stop(self, name: str, grace_s: float) -> None:
+        proc = self._proc(name)
+        proc.stop_deadline = time.time() + grace_s
+        self._journal()  # so that a heal elsewhere knows a stop is under way
+        proc.send(signal.SIGCONT)
+        proc.send(signal.SIGTERM)
+
+    def finish_stop(self, name: str) -> None:
+        proc = self._proc(name)
+        if proc.stop_deadline is None:
+            return
+        if not proc.wait_exit(max(proc.stop_deadline - time.time(), 0.0)):
+            proc.send(signal.SIGKILL)
+            if not proc.wait_exit(10.0):
+                raise LabError(f"service '{name}' did not exit within 10 s of SIGKILL")
+
     def start_service(self, name: str) -> None:
         proc = self._proc(name)
+        # A graceful stop still under way would exit right after this check.
+        self.finish_stop(name)
         if proc.alive():
             return
+        proc.stop_deadline = None
         proc.start()
         self._journal()
         upstream = self.services[name].upstream if name in self.services else None
@@ -286,6 +323,18 @@ class LocalLab:
                 f"service '{name}' restarting",
                 proc,
             )
+
+    def pause_service(self, name: str) -> None:
+        try:
+            self._proc(name).pause(timeout_s=10.0)
+        finally:
+            # The stopped processes, so that `harness heal` finds them even if the
+            # service's own process dies before it is resumed.
+            self._journal()
+
+    def resume_service(self, name: str) -> None:
+        self._proc(name).resume()
+        self._journal()
 
     def service_running(self, name: str) -> bool:
         return self._proc(name).alive()
@@ -307,6 +356,9 @@ class LocalLab:
             "lab_id": self.lab_id,
             "backend": self.backend,
             "root": str(self.root),
+            "persistent": self.persistent,
+            "state_file": str(self.state_file) if self.state_file else None,
+            "specs": {n: s.model_dump() for n, s in self.specs.items()},
             "toxiproxy": self.toxiproxy.address if self.toxiproxy else None,
             "toxiproxy_process": self.toxiproxy_proc.to_record() if self.toxiproxy_proc else None,
             "processes": {n: p.to_record() for n, p in self.processes.items()},
@@ -317,8 +369,18 @@ class LocalLab:
     @classmethod
     def from_record(cls, record: dict[str, Any], journal: Journal | None = None) -> LocalLab:
         """Rebuild a handle on a lab started by another (possibly dead) harness process."""
-        lab = cls(Path(record["root"]), {}, journal)
-        lab.lab_id = record["lab_id"]
+        from harness.scenario import LabSpec
+
+        specs = LabSpec.model_validate({"services": record.get("specs", {})}).services
+        lab = cls(
+            Path(record["root"]),
+            dict(specs),
+            journal,
+            persistent=bool(record.get("persistent")),
+            lab_id=record["lab_id"],
+        )
+        if record.get("state_file"):
+            lab.state_file = Path(record["state_file"])
         if record.get("toxiproxy"):
             lab.toxiproxy = ToxiproxyClient.from_address(record["toxiproxy"])
         if record.get("toxiproxy_process"):
@@ -333,5 +395,11 @@ class LocalLab:
         return lab
 
     def _journal(self) -> None:
+        """Record the lab as it is now (after every process start: pids change)."""
+        record = self.to_record()
         if self.journal is not None:
-            self.journal.lab_up(self.to_record())
+            self.journal.lab_up(record)
+        if self.state_file is not None:
+            tmp = self.state_file.with_suffix(".tmp")
+            tmp.write_text(json.dumps(record, indent=2) + "\n")
+            os.replace(tmp, self.state_file)

@@ -10,6 +10,11 @@ from pathlib import Path
 from typing import Any
 
 import psutil
+import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+
+from harness.lab.base import ServiceHandle
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -25,6 +30,41 @@ def harness(
         text=True,
         timeout=timeout_s,
     )
+
+
+def client(svc: ServiceHandle, timeout_s: float = 2.0) -> redis.Redis:
+    """A Redis client through the service's Toxiproxy proxy that never retries."""
+    return redis.Redis(
+        host=svc.client.host,
+        port=svc.client.port,
+        socket_timeout=timeout_s,
+        socket_connect_timeout=timeout_s,
+        retry=Retry(NoBackoff(), 0),  # the test must see the first failure, as the workload does
+    )
+
+
+def start_run(scenario: Path, out: Path, env: dict[str, str]) -> subprocess.Popen[str]:
+    """``harness chaos run`` in the background, for tests that interrupt it."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "harness", "chaos", "run", str(scenario), "--out", str(out)],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def wait_applied(out: Path, timeout_s: float = 30) -> None:
+    """Wait until the run in ``out`` has recorded its first fault apply."""
+
+    def applied() -> bool:
+        try:
+            return any(r.get("op") == "fault" and r["action"] == "apply" for r in history(out))
+        except FileNotFoundError:
+            return False
+
+    wait_for(applied, timeout_s, "the fault to be applied")
 
 
 def write_scenario(path: Path, text: str) -> Path:

@@ -3,17 +3,30 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 
+from harness.errors import ToxiproxyError
+from harness.journal import Journal
 from harness.lab.toxiproxy import ToxiproxyClient
+from harness.watchdog import running_pid
 
-from .support import REPO, alive, harness, history, lab_pids, run_record, wait_for, write_scenario
+from .support import (
+    alive,
+    harness,
+    history,
+    lab_pids,
+    run_record,
+    start_run,
+    wait_applied,
+    wait_for,
+    write_scenario,
+)
 
 pytestmark = pytest.mark.services
 
@@ -34,37 +47,70 @@ def _start(tmp_path: Path, env: dict[str, str], kind: str) -> tuple[subprocess.P
         tmp_path / "s.yaml", LONG_FAULT.format(kind=kind, kind_slug=kind.replace(".", "-"))
     )
     out = tmp_path / "run"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "harness", "chaos", "run", str(scenario), "--out", str(out)],
-        cwd=REPO,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-
-    def applied() -> bool:
-        try:
-            return any(r.get("op") == "fault" and r["action"] == "apply" for r in history(out))
-        except FileNotFoundError:
-            return False
-
-    wait_for(applied, 30, "the fault to be applied")
+    proc = start_run(scenario, out, env)
+    wait_applied(out)
     return proc, out
 
 
+def _journal(env: dict[str, str]) -> Journal:
+    return Journal(Path(env["HARNESS_STATE_DIR"]) / "journal.jsonl")
+
+
+def _clean(toxiproxy: ToxiproxyClient, record: dict[str, object]) -> bool:
+    try:
+        proxy = toxiproxy.get_proxy("redis")
+    except ToxiproxyError:
+        # The lab is stopped: its Toxiproxy server is gone with its proxies.
+        return not any(alive(pid) for pid in lab_pids(record))
+    return proxy.enabled and not proxy.toxics
+
+
 @pytest.mark.parametrize("kind", ["network.down", "network.blackhole"])
-def test_heal_after_sigkill_of_the_harness_leaves_no_fault_and_no_process(
+def test_the_watchdog_heals_within_5_s_after_sigkill_of_the_harness(
     tmp_path: Path, harness_env: dict[str, str], kind: str
 ) -> None:
     proc, out = _start(tmp_path, harness_env, kind)
+    record = run_record(out)
+    toxiproxy = ToxiproxyClient.from_address(record["lab"]["toxiproxy"])
+    proxy = toxiproxy.get_proxy("redis")
+    assert (not proxy.enabled) if kind == "network.down" else proxy.toxics
+    assert running_pid(_journal(harness_env)) is not None
+
+    proc.send_signal(signal.SIGKILL)
+    killed = time.monotonic()
+    proc.communicate(timeout=10)
+
+    # Nobody calls `harness heal`: the watchdog reverts the fault and stops the lab.
+    def healed() -> bool:
+        state = _journal(harness_env).state()
+        return not state.faults and not state.labs
+
+    wait_for(healed, 5.0, "the watchdog to revert the fault and stop the lab")
+    assert time.monotonic() - killed < 5.0
+    # The load generator stops on its own (SIGTERM from the kernel when its parent died).
+    wait_for(lambda: not any(alive(pid) for pid in lab_pids(record)), 5.0, "every process")
+    log = (Path(harness_env["HARNESS_STATE_DIR"]) / "watchdog.log").read_text()
+    assert f"/held ({kind} on redis)" in log
+    assert "stopped orphaned lab" in log
+    wait_for(lambda: running_pid(_journal(harness_env)) is None, 5.0, "the watchdog to exit")
+    assert "nothing to heal" in harness(["heal"], harness_env).stdout
+
+
+@pytest.mark.parametrize("kind", ["network.down", "network.blackhole"])
+def test_heal_by_hand_when_the_watchdog_was_killed_too(
+    tmp_path: Path, harness_env: dict[str, str], kind: str
+) -> None:
+    proc, out = _start(tmp_path, harness_env, kind)
+    watchdog = running_pid(_journal(harness_env))
+    assert watchdog is not None and watchdog > 0
+    os.kill(watchdog, signal.SIGKILL)
     proc.send_signal(signal.SIGKILL)
     proc.communicate(timeout=10)
     record = run_record(out)
     toxiproxy = ToxiproxyClient.from_address(record["lab"]["toxiproxy"])
-    proxy = toxiproxy.get_proxy("redis")
-    # The fault really is still there: without heal it would stay.
-    assert (not proxy.enabled) if kind == "network.down" else proxy.toxics
+    time.sleep(1.0)
+    # With nothing left to heal behind it, the fault really stays.
+    assert not _clean(toxiproxy, record)
 
     healed = harness(["heal", "--keep-labs"], harness_env)
     assert healed.returncode == 0, healed.stderr

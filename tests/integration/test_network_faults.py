@@ -12,8 +12,6 @@ from typing import Any
 
 import pytest
 import redis
-from redis.backoff import NoBackoff
-from redis.retry import Retry
 
 from faults.base import FaultTarget, get_kind
 from harness.journal import Journal
@@ -21,6 +19,8 @@ from harness.lab.base import ServiceHandle
 from harness.lab.local import LocalLab
 from harness.lab.toxiproxy import ToxiproxyClient
 from harness.scenario import RedisServiceSpec
+
+from .support import client
 
 pytestmark = pytest.mark.services
 
@@ -35,16 +35,6 @@ def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalLab]:
         yield lab
     finally:
         lab.down()
-
-
-def client(svc: ServiceHandle, timeout_s: float = 2.0) -> redis.Redis:
-    return redis.Redis(
-        host=svc.client.host,
-        port=svc.client.port,
-        socket_timeout=timeout_s,
-        socket_connect_timeout=timeout_s,
-        retry=Retry(NoBackoff(), 0),  # the test must see the first failure, as the workload does
-    )
 
 
 @contextmanager

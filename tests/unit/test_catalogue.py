@@ -20,9 +20,15 @@ NETWORK = [
     "network.flap",
 ]
 
+PROCESS = ["process.kill", "process.stop", "process.restart", "process.pause"]
+
 
 def test_every_network_toxic_of_toxiproxy_has_a_kind():
     assert set(NETWORK) <= set(kinds())
+
+
+def test_every_process_fault_has_a_kind():
+    assert set(PROCESS) <= set(kinds())
 
 
 def test_fault_kinds_lists_every_kind_with_its_parameters_and_defaults():
@@ -33,6 +39,7 @@ def test_fault_kinds_lists_every_kind_with_its_parameters_and_defaults():
         for param, field in kind.params_model.model_fields.items():
             assert f"{param}" in result.output and repr(field.default) in result.output
     assert "rate_kb_s  int, default 100: throughput cap, KB/s" in result.output
+    assert "restart_after  duration | None, default None: start the service" in result.output
 
 
 def test_fault_kinds_of_one_kind_and_of_an_unknown_one():

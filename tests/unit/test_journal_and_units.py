@@ -328,7 +328,7 @@ def test_heal_reports_an_unknown_fault_kind_and_keeps_it(journal):
         }
     )
     report = heal(journal, stop_orphan_labs=False)
-    assert report.failed == ["run1/x: unknown fault kind network.nope"]
+    assert report.failed == ["run1/x (network.nope): unknown fault kind"]
     assert list(journal.state().faults) == ["run1/x"]
 
 

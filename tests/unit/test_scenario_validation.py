@@ -441,3 +441,33 @@ def test_chaos_run_refuses_an_out_directory_that_holds_files(tmp_path):
     )
     assert result.exit_code == EXIT_INVALID_INPUT
     assert "is not empty" in result.output
+
+
+def test_process_kill_params_are_checked_with_clear_messages():
+    problems = problems_of(
+        with_timeline(
+            "  - {at: 1s, for: 1s, fault: process.kill, params: {signal: HUP}}\n",
+            "  - {at: 3s, for: 1s, fault: process.kill, params: {restart_after: 0s}}\n",
+            "  - {at: 5s, for: 1s, fault: process.kill, params: {restart_after: soon}}\n",
+        )
+    )
+    assert problems == [
+        "s.yaml:6: timeline.0.params.signal: expected 'KILL', 'TERM' or 'INT', got 'HUP'",
+        "s.yaml:7: timeline.1.params.restart_after: expected greater than 0, got '0s'",
+        "s.yaml:8: timeline.2.params.restart_after: expected a duration such as 500ms, 30s "
+        "or 2m, got 'soon'",
+    ]
+
+
+def test_a_pause_needs_a_duration_and_may_not_overlap_another_process_fault():
+    assert only_problem(with_timeline("  - {at: 1s, fault: process.pause}\n")) == (
+        "s.yaml:6: timeline.0: missing required field 'for' (how long process.pause stays "
+        "applied, e.g. for: 5s)"
+    )
+    text = with_timeline(
+        "  - {at: 1s, for: 3s, fault: process.pause}\n",
+        "  - {at: 2s, for: 1s, fault: process.stop}\n",
+    )
+    assert only_problem(text).startswith(
+        "s.yaml:7: timeline.1.at: process.stop overlaps process.pause"
+    )
