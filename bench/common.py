@@ -108,9 +108,13 @@ def _cpu_model() -> str:
 
 
 @contextmanager
-def running_lab(root: Path, journal: Journal | None = None) -> Iterator[LocalLab]:
+def running_lab(
+    root: Path, journal: Journal | None = None, spec: RedisServiceSpec | None = None
+) -> Iterator[LocalLab]:
     """A local lab with one Redis (default spec) behind Toxiproxy, always torn down."""
-    lab = LocalLab(root, {"redis": RedisServiceSpec()}, journal=journal or new_journal(root))
+    lab = LocalLab(
+        root, {"redis": spec or RedisServiceSpec()}, journal=journal or new_journal(root)
+    )
     try:
         lab.up()
         yield lab

@@ -44,12 +44,13 @@ from harness.journal import Journal
 from harness.lab.local import LocalLab
 from harness.lab.toxiproxy import ToxiproxyClient
 from harness.loadproc import START_MARGIN_S
-from harness.scenario import PlannedFault
+from harness.scenario import DiskSpec, PlannedFault, RedisServiceSpec
 from harness.timeline import PREPARE_AHEAD_NS, Event, Nemesis, build_events
 from harness.timeline import run_schedule as run_timeline
 
 KINDS = ("network.latency", "network.down", "network.blackhole")
 PROCESS_KINDS = ("process.pause", "process.kill", "process.stop")
+DISK_KINDS = ("disk.fill", "disk.readonly", "disk.io_error", "disk.slow")
 TARGET_P99_MS = {"network": 10.0, "process": 50.0, "disk": 100.0}
 LOAD_USERS = 10
 
@@ -76,6 +77,11 @@ QUICK = PlanShape(count=30, length_s=0.1, spacing_s=0.15)
 # A process fault's revert starts the service again and waits until it answers PING.
 PROCESS_FULL = PlanShape(count=60, length_s=0.2, spacing_s=0.5, kinds=PROCESS_KINDS)
 PROCESS_QUICK = PlanShape(count=15, length_s=0.2, spacing_s=0.5, kinds=PROCESS_KINDS)
+DISK_FULL = PlanShape(count=60, length_s=0.2, spacing_s=0.4, kinds=DISK_KINDS)
+DISK_QUICK = PlanShape(count=16, length_s=0.2, spacing_s=0.4, kinds=DISK_KINDS)
+# The disk plan's Redis: its data on a 32 MiB ext4 lab filesystem, run under libfiu, and
+# keeping no file open for writing (disk.readonly needs that; see the README).
+DISK_SPEC = RedisServiceSpec(durability="off", disk=DiskSpec(size=32 << 20, io_errors=True))
 
 
 def fault_plan(shape: PlanShape) -> list[PlannedFault]:
@@ -235,6 +241,8 @@ def run(work: Path, quick: bool) -> Section:
             loaded_pass(lab, journal, root, shape),
             loaded_pass(lab, journal, root, process),
         ]
+    with running_lab(root / "disk-lab", journal, DISK_SPEC) as lab:
+        passes.append(loaded_pass(lab, journal, root, DISK_QUICK if quick else DISK_FULL))
     return section(passes)
 
 
@@ -324,7 +332,12 @@ def section(passes: list[Pass]) -> Section:
         + _journal_note()
         + "). Drift = `t_end - planned_ns` of each fault record in the history; p99 is "
         "nearest-rank. The targets apply to `apply` (the fault in effect); a process "
-        "fault's revert includes starting Redis again and waiting until it answers PING.",
+        "fault's revert includes starting Redis again and waiting until it answers PING. "
+        "The disk plan runs on a second lab whose Redis keeps its data on a 32 MiB ext4 "
+        "lab filesystem (loop device) and runs under libfiu, with durability `off` so "
+        "that no file stays open for writing (`disk.readonly` needs that); `disk.fill` "
+        "allocates a ballast of the whole free space, `disk.io_error` talks to libfiu "
+        "through `fiu-ctrl`, `disk.slow` creates a blkio cgroup and moves the process.",
         "",
         *table(["pass: action", "n", "p50 ms", "p99 ms", "max ms"], _summary_rows(passes)),
         "Drift split into the scheduler's part (lag = `t_start - planned_ns`: wake-up) "

@@ -10,8 +10,8 @@ SIGKILL:
   only after its revert succeeded);
 * clean: additionally no lab is left in the journal and every lab process has exited.
 
-Trials cycle through the fault kinds in ``TRIAL_KINDS`` (one per family the local lab
-can run without extra set-up).
+Trials cycle through the fault kinds in ``TRIALS``: two per family, the disk ones on a
+Redis whose data is on a 16 MiB ext4 lab filesystem.
 """
 
 from __future__ import annotations
@@ -36,11 +36,22 @@ QUICK_TRIALS = 1
 SCENARIO = """
 name: watchdog-bench
 duration: 60s
+lab: {{services: {{redis: {lab}}}}}
 load: {{workload: redis.kv, users: 2, spawn_rate: 50}}
 timeline:
   - {{id: held, at: 1s, for: 50s, fault: {kind}, target: redis}}
 """
-TRIAL_KINDS = ("network.down", "network.latency", "process.pause", "process.stop")
+DISK = "{durability: rdb, disk: {size: 16MiB}}"
+# Each kind with the Redis service spec it needs.
+TRIALS = {
+    "network.down": "{}",
+    "network.latency": "{}",
+    "process.pause": "{}",
+    "process.stop": "{}",
+    "disk.fill": DISK,
+    "disk.readonly": DISK,
+}
+TRIAL_KINDS = tuple(TRIALS)
 
 
 @dataclass(frozen=True)
@@ -80,7 +91,7 @@ def trial(work: Path, index: int, kind: str) -> Trial:
     root = work / f"trial-{index}"
     root.mkdir(parents=True)
     scenario = root / "scenario.yaml"
-    scenario.write_text(SCENARIO.format(kind=kind))
+    scenario.write_text(SCENARIO.format(kind=kind, lab=TRIALS[kind]))
     run_dir = root / "run"
     harness = subprocess.Popen(
         [sys.executable, "-m", "harness", "chaos", "run", str(scenario), "--out", str(run_dir)],
