@@ -92,11 +92,19 @@ class Journal:
         finally:
             os.close(fd)
 
-    def append(self, record: dict[str, Any]) -> None:
-        """Append one record and fsync it before returning."""
+    def append(self, record: dict[str, Any], watch: bool = False) -> None:
+        """Append one record and fsync it before returning. With ``watch`` (and a
+        journal made with ``watchdog=True``), first make sure a watchdog runs, under
+        the same lock: a watchdog deciding to exit does so holding it, so either it
+        sees this record or it is gone and the one started here will; and a harness
+        killed right after the record is durable still has one watching."""
         record = {"wall": time.time(), **record}
         line = (json.dumps(record, separators=(",", ":")) + "\n").encode()
         with self._locked() as fd:
+            if watch and self.watchdog:
+                from harness.watchdog import ensure_running
+
+                ensure_running(self)
             size = os.fstat(fd).st_size
             # A line cut short by a crash must not swallow this record: end it first.
             if size and os.pread(fd, 1, size - 1) != b"\n":
@@ -165,24 +173,16 @@ class Journal:
             record["expires_at"] = expires_at
         if params:
             record["params"] = params
-        self.append(record)
-        self._watch()
+        self.append(record, watch=True)
 
     def fault_reverted(self, key: str) -> None:
         self.append({"ev": "fault-reverted", "key": key})
 
     def lab_up(self, record: dict[str, Any]) -> None:
-        self.append({"ev": "lab-up", "lab_id": record["lab_id"], "owner": _me(), "lab": record})
-        if not record.get("persistent"):
-            self._watch()
-
-    def _watch(self) -> None:
-        # After the record is durable: a watchdog deciding to exit does so under the
-        # journal lock, so either it saw this record or it is gone and one starts now.
-        if self.watchdog:
-            from harness.watchdog import ensure_running
-
-            ensure_running(self)
+        self.append(
+            {"ev": "lab-up", "lab_id": record["lab_id"], "owner": _me(), "lab": record},
+            watch=not record.get("persistent"),
+        )
 
     def lab_down(self, lab_id: str) -> None:
         self.append({"ev": "lab-down", "lab_id": lab_id})

@@ -6,7 +6,7 @@ that journal. It polls the journal every ``POLL_S``; when a fault's harness proc
 gone, or an ad-hoc fault's ``--for`` has expired, it runs ``heal``: the fault is
 reverted and a run's orphaned lab stopped, within about a second of the harness's
 death even when it was killed with SIGKILL. It exits as soon as the journal holds
-nothing left to watch, deciding so under the journal lock (see ``Journal._watch``).
+nothing left to watch, deciding so under the journal lock (see ``Journal.append``).
 
 One watchdog per state directory: it holds an exclusive ``flock`` on ``watchdog.pid``
 for its whole life, which is also how others find it.
@@ -17,7 +17,6 @@ from __future__ import annotations
 import fcntl
 import os
 import signal
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -57,16 +56,20 @@ def ensure_running(journal: Journal) -> None:
     if running_pid(journal) is not None:
         return
     journal.path.parent.mkdir(parents=True, exist_ok=True)
-    with open(journal.path.parent / LOG_FILE, "ab") as log:
-        subprocess.Popen(
-            [sys.executable, "-m", "harness.watchdog", str(journal.path)],
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            cwd="/",
-            start_new_session=True,
-            close_fds=True,
-        )
+    log = str(journal.path.parent / LOG_FILE)
+    # posix_spawn rather than Popen: nobody here will ever wait for it (it outlives us),
+    # and it starts in a session of its own so a Ctrl-C meant for us never reaches it.
+    os.posix_spawn(
+        sys.executable,
+        [sys.executable, "-m", "harness.watchdog", str(journal.path)],
+        dict(os.environ),
+        file_actions=[
+            (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
+            (os.POSIX_SPAWN_OPEN, 1, log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600),
+            (os.POSIX_SPAWN_DUP2, 1, 2),
+        ],
+        setsid=True,
+    )
 
 
 def due(state: JournalState, now: float) -> bool:
@@ -164,8 +167,10 @@ def main(argv: list[str]) -> int:
     if len(argv) != 2:
         print("usage: python -m harness.watchdog JOURNAL", file=sys.stderr)
         return 2
-    # Its own session already; a Ctrl-C meant for the harness must not reach it.
+    # Its own session already; a Ctrl-C meant for the harness must not reach it. Its
+    # working directory must not keep a run directory (or a lab mount) busy.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    os.chdir("/")
     return watch(Journal(Path(argv[1])))
 
 

@@ -124,3 +124,23 @@ def test_params_are_read_as_yaml_scalars() -> None:
 def test_bad_params_are_explained(items: list[str], message: str) -> None:
     with pytest.raises(InvalidInput, match=message):
         parse_params(items)
+
+
+def test_a_watchdog_is_running_before_a_fault_record_is_written(tmp_path) -> None:
+    """A harness killed the moment its record is durable must still be watched."""
+    journal = Journal(tmp_path / "journal.jsonl", watchdog=True)
+    revert = {"kind": "network.down", "lab_id": "", "record": {"toxiproxy": "", "proxies": []}}
+    journal.fault_applying("run1/a", "network.down", ["redis"], revert)
+    try:
+        # Started (its log opened) before the record went in; it takes the lock once up.
+        assert (tmp_path / "watchdog.log").exists()
+        deadline = time.monotonic() + 10
+        while running_pid(journal) is None and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert running_pid(journal) is not None
+    finally:
+        journal.fault_reverted("run1/a")
+    deadline = time.monotonic() + 10
+    while running_pid(journal) is not None and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert running_pid(journal) is None  # nothing left to watch: it exits
