@@ -35,9 +35,9 @@ class TimedLab(LocalLab):
         super()._start_toxiproxy(binary)
         self.steps["toxiproxy"] = time.perf_counter() - start
 
-    def _start_service(self, name: str, spec: ServiceSpec, redis_bin: str) -> None:
+    def _start_service(self, name: str, spec: ServiceSpec, binaries: dict[str, str]) -> None:
         start = time.perf_counter()
-        super()._start_service(name, spec, redis_bin)
+        super()._start_service(name, spec, binaries)
         self.steps["redis+proxy"] = time.perf_counter() - start
 
     def _create_proxy(self, name: str, upstream: str) -> Endpoint:

@@ -22,6 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from faults.base import Fault, register
 from harness.errors import FaultError
 from harness.lab import blkio, disk, fiu
+from harness.scenario import RedisServiceSpec
 from harness.units import ByteSize
 
 if TYPE_CHECKING:
@@ -61,7 +62,7 @@ class _DiskFault(Fault):
         where = f"lab.services.{name}"
         if service.disk is None:
             return f"it has no lab filesystem: add a disk: block to {where} (e.g. disk: {{}})"
-        if service.durability == "off":
+        if isinstance(service, RedisServiceSpec) and service.durability == "off":
             return (
                 "with durability off Redis never writes to its disk: "
                 f"set {where}.durability to rdb or everysec"
@@ -134,7 +135,11 @@ class ReadOnly(_DiskFault):
 
     @classmethod
     def target_problem(cls, name: str, service: ServiceSpec) -> str | None:
-        if service.durability in _AOF_OPEN and service.disk is not None:
+        if (
+            isinstance(service, RedisServiceSpec)
+            and service.durability in _AOF_OPEN
+            and service.disk is not None
+        ):
             return (
                 f"with durability {service.durability} Redis keeps its AOF file open for "
                 "writing, and Linux refuses to remount a filesystem read-only while a file "

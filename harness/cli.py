@@ -155,10 +155,11 @@ def _journal() -> Any:
 
 
 def _lab_services(scenario: Path | None) -> Any:
-    from harness.scenario import LabSpec, load_scenario
+    from harness.scenario import RedisServiceSpec, S3ServiceSpec, load_scenario
 
     if scenario is None:
-        return dict(LabSpec().services)
+        # The default lab: one service of each kind, named after it.
+        return {"redis": RedisServiceSpec(), "s3": S3ServiceSpec(kind="s3")}
     return dict(load_scenario(scenario).lab.services)
 
 
@@ -174,7 +175,7 @@ def lab_up_command(
     ] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Start the persistent lab (default: one Redis named `redis`) behind Toxiproxy.
+    """Start the persistent lab (default: Redis named `redis`, an S3 server named `s3`).
 
     Heals what earlier runs left behind first. If a lab is already up, shows it."""
     from harness.labctl import lab_up, state_path
@@ -213,7 +214,7 @@ def lab_status_command(as_json: JsonOpt = False) -> None:
             proxy = ("proxy enabled" if svc.get("proxy_enabled") else "proxy DISABLED") + (
                 f", toxics: {', '.join(svc['toxics'])}" if svc.get("toxics") else ""
             )
-            ping = "no reply" if svc["ping_ms"] is None else f"PING {svc['ping_ms']}ms"
+            ping = "no reply" if svc["ping_ms"] is None else f"answers in {svc['ping_ms']}ms"
             typer.echo(f"  {name:<10} {svc['client']:<16} {svc['process']:<20} {proxy}; {ping}")
         typer.echo(render_faults(status["faults"]))
     if status is None or not status["up"]:

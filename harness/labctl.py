@@ -24,7 +24,7 @@ from faults.base import Fault, FaultTarget, get_kind, kinds
 from harness.errors import EnvironmentProblem, FaultError, InvalidInput
 from harness.heal import HealReport, fault_id, heal, lab_running
 from harness.journal import Journal
-from harness.lab.local import LocalLab, new_lab_id, redis_ping
+from harness.lab.local import LocalLab, new_lab_id, service_ready
 from harness.scenario import EXCLUSIVE, ServiceSpec, _explain
 from harness.units import format_duration
 
@@ -157,7 +157,7 @@ def lab_status(journal: Journal) -> dict[str, Any] | None:
             entry["toxics"] = [t.name for t in proxy.toxics]
         except Exception as exc:
             entry["proxy_error"] = f"{type(exc).__name__}: {exc}"
-        entry["ping_ms"] = _ping_ms(svc.client.host, svc.client.port)
+        entry["ping_ms"] = _ping_ms(svc.kind, svc.client.host, svc.client.port)
         status["services"][name] = entry
     return status
 
@@ -174,10 +174,10 @@ def _process_state(lab: LocalLab, name: str) -> str:
     return f"pid {live.pid}" + (" (paused)" if paused else "")
 
 
-def _ping_ms(host: str, port: int) -> float | None:
+def _ping_ms(kind: str, host: str, port: int) -> float | None:
     start = time.monotonic()
     try:
-        ok = redis_ping(host, port, timeout_s=0.5)
+        ok = service_ready(kind, host, port, timeout_s=0.5)
     except OSError:
         return None
     return round((time.monotonic() - start) * 1000, 2) if ok else None

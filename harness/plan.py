@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from harness.errors import LabError
-from harness.scenario import Scenario, ServiceSpec
+from harness.scenario import RedisServiceSpec, Scenario, ServiceSpec
 from harness.timeline import build_events
 from harness.units import format_size
 
@@ -14,9 +14,13 @@ def render_plan(scenario: Scenario) -> str:
     lines.append("lab:")
     lines.append("  toxiproxy-server on a free 127.0.0.1 port")
     for name, svc in scenario.lab.services.items():
+        what = (
+            f"redis-server (durability {svc.durability})"
+            if isinstance(svc, RedisServiceSpec)
+            else f"versitygw S3 server (posix backend, bucket {svc.bucket})"
+        )
         lines.append(
-            f"  {name}: redis-server (durability {svc.durability}){_disk_words(svc)}, "
-            f"clients through Toxiproxy proxy '{name}'"
+            f"  {name}: {what}{_disk_words(svc)}, clients through Toxiproxy proxy '{name}'"
         )
     load = phase.load
     lines.append(
@@ -53,11 +57,10 @@ def preflight(scenario: Scenario) -> None:
     could not be applied there: everything missing at once, each with how to get it."""
     from faults.base import get_kind
     from harness.lab import disk, fiu
-    from harness.lab.local import find_redis_server, find_toxiproxy_server
+    from harness.lab.local import find_service_binaries, find_toxiproxy_server
 
     find_toxiproxy_server()
-    if scenario.lab.services:
-        find_redis_server()
+    find_service_binaries(dict(scenario.lab.services))
     missing = []
     for name, svc in scenario.lab.services.items():
         if svc.disk is not None:

@@ -13,7 +13,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal, get_origin
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    ValidationError,
+    field_validator,
+)
 
 from harness.errors import ScenarioError
 from harness.units import ByteSize, Duration, format_duration, size_between
@@ -50,7 +58,42 @@ class RedisServiceSpec(_Model):
     disk: DiskSpec | None = None
 
 
-ServiceSpec = RedisServiceSpec
+BUCKET_PATTERN = r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$"
+
+
+class S3ServiceSpec(_Model):
+    """An S3 server (versitygw with its posix backend) with one bucket."""
+
+    kind: Literal["s3"]
+    bucket: str = Field("chaos", pattern=BUCKET_PATTERN, description="the bucket the lab creates")
+    disk: DiskSpec | None = None
+
+    @field_validator("disk")
+    @classmethod
+    def _no_libfiu(cls, value: DiskSpec | None) -> DiskSpec | None:
+        if value is not None and value.io_errors:
+            raise ValueError(
+                "io_errors is not available for s3: versitygw is a Go program that makes its "
+                "file I/O with direct system calls, which libfiu's preload cannot intercept"
+            )
+        return value
+
+
+def _service_kind(value: Any) -> str:
+    kind = value.get("kind", "redis") if isinstance(value, dict) else getattr(value, "kind", "")
+    return f"kind={kind}"
+
+
+# `kind` picks the model (redis when absent); error locations carry the tag `kind=...`.
+ServiceSpec = Annotated[
+    Annotated[RedisServiceSpec, Tag("kind=redis")] | Annotated[S3ServiceSpec, Tag("kind=s3")],
+    Discriminator(
+        _service_kind,
+        custom_error_type="service_kind",
+        custom_error_message="expected kind: redis or s3",
+    ),
+]
+SERVICE_MODELS: dict[str, type[BaseModel]] = {"redis": RedisServiceSpec, "s3": S3ServiceSpec}
 
 
 def _default_services() -> dict[str, ServiceSpec]:
@@ -277,12 +320,16 @@ _PATTERN_HINTS = {
     "a letter, at most 40 characters",
     SCENARIO_NAME_PATTERN: "letters, digits, '.', '_' or '-' (no spaces), at most 80 characters",
     FAULT_ID_PATTERN: "letters, digits, '.', '_' or '-' (no spaces), at most 40 characters",
+    BUCKET_PATTERN: "an S3 bucket name: 3 to 63 lowercase letters, digits, '.' and '-', "
+    "starting and ending with a letter or digit",
 }
 
 
 def _is_union_tag(part: Any) -> bool:
-    # pydantic inserts the member type name into locations inside unions.
-    return isinstance(part, str) and ("[" in part or part in {"str", "list", "float", "int"})
+    # pydantic inserts the member type name (or the tag) into locations inside unions.
+    return isinstance(part, str) and (
+        "[" in part or part in {"str", "list", "float", "int"} or part.startswith("kind=")
+    )
 
 
 def _allowed_fields(root: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:
@@ -290,6 +337,9 @@ def _allowed_fields(root: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:
     keyed = False  # the previous field was a dict of models: this part is one of its keys
     for part in loc:
         if isinstance(part, int) or model is None:
+            continue
+        if isinstance(part, str) and part.startswith("kind="):
+            model = SERVICE_MODELS.get(part.removeprefix("kind="), model)
             continue
         field = model.model_fields.get("for_" if part == "for" else part)
         if field is None:

@@ -8,6 +8,8 @@ cd "$root"
 
 TOXIPROXY_VERSION="v2.12.0"
 TOXIPROXY_MODULE="github.com/Shopify/toxiproxy/v2/cmd/server"
+VERSITYGW_VERSION="v1.7.0"
+VERSITYGW_MODULE="github.com/versity/versitygw/cmd/versitygw"
 VENV="$root/.venv"
 BIN="$root/.bin"
 PYTHON="${PYTHON:-python3}"
@@ -50,18 +52,27 @@ if [ ! -e "$stamp" ]; then
     touch "$stamp"
 fi
 
-# 2. The Toxiproxy server, pinned, built from source into .bin/ (the binary is named `server`),
-#    unless HARNESS_TOXIPROXY_BIN names one already.
-if [ -n "${HARNESS_TOXIPROXY_BIN:-}" ] && [ "$HARNESS_TOXIPROXY_BIN" != "$BIN/server" ]; then
-    [ -x "$HARNESS_TOXIPROXY_BIN" ] || die "HARNESS_TOXIPROXY_BIN=$HARNESS_TOXIPROXY_BIN is not an executable file"
-elif [ ! -x "$BIN/server" ] || [ ! -e "$BIN/.toxiproxy-$TOXIPROXY_VERSION" ]; then
-    command -v go >/dev/null 2>&1 || die "Go >= 1.23 is needed to build the Toxiproxy server $TOXIPROXY_VERSION: install it from https://go.dev/doc/install, or set HARNESS_TOXIPROXY_BIN to an existing toxiproxy-server binary"
-    say "building Toxiproxy server $TOXIPROXY_VERSION into .bin/ (go install)"
-    mkdir -p "$BIN"
-    GOBIN="$BIN" go install "$TOXIPROXY_MODULE@$TOXIPROXY_VERSION"
-    rm -f "$BIN"/.toxiproxy-*
-    touch "$BIN/.toxiproxy-$TOXIPROXY_VERSION"
-fi
+# go_tool WHAT BINARY MODULE VERSION OVERRIDE_VAR: build a pinned Go program into .bin/
+# with `go install` (a stamp file records the version), unless the variable named
+# OVERRIDE_VAR points at a binary of the user's own.
+go_tool() {
+    local what="$1" binary="$2" module="$3" version="$4" override_var="$5"
+    local override="${!override_var:-}"
+    if [ -n "$override" ] && [ "$override" != "$BIN/$binary" ]; then
+        [ -x "$override" ] || die "$override_var=$override is not an executable file"
+    elif [ ! -x "$BIN/$binary" ] || [ ! -e "$BIN/.$binary-$version" ]; then
+        command -v go >/dev/null 2>&1 || die "Go >= 1.23 is needed to build $what $version: install it from https://go.dev/doc/install, or set $override_var to an existing binary"
+        say "building $what $version into .bin/ (go install)"
+        mkdir -p "$BIN"
+        GOBIN="$BIN" go install "$module@$version"
+        rm -f "$BIN/.$binary"-*
+        touch "$BIN/.$binary-$version"
+    fi
+}
+
+# 2. The Toxiproxy server (its binary is named `server`) and the lab's S3 server, versitygw.
+go_tool "the Toxiproxy server" server "$TOXIPROXY_MODULE" "$TOXIPROXY_VERSION" HARNESS_TOXIPROXY_BIN
+go_tool "versitygw (the lab's S3 server)" versitygw "$VERSITYGW_MODULE" "$VERSITYGW_VERSION" HARNESS_VERSITYGW_BIN
 
 # 3. redis-server from the system's packages when it is missing (or HARNESS_REDIS_SERVER_BIN).
 if [ -n "${HARNESS_REDIS_SERVER_BIN:-}" ]; then

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
@@ -28,6 +28,9 @@ class ServiceHandle:
     upstream: Endpoint
     proxy: str
     toxiproxy: str
+    # Kind-specific facts a client needs (S3: the bucket and the credentials file's path;
+    # never a secret itself).
+    options: dict[str, str] = field(default_factory=dict)
 
     def to_record(self) -> dict[str, Any]:
         return {
@@ -37,6 +40,7 @@ class ServiceHandle:
             "upstream": [self.upstream.host, self.upstream.port],
             "proxy": self.proxy,
             "toxiproxy": self.toxiproxy,
+            "options": dict(self.options),
         }
 
     @classmethod
@@ -48,6 +52,7 @@ class ServiceHandle:
             upstream=Endpoint(*record["upstream"]),
             proxy=record["proxy"],
             toxiproxy=record["toxiproxy"],
+            options=dict(record.get("options", {})),
         )
 
 

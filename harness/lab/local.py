@@ -21,11 +21,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from harness.errors import HarnessError, LabError, ToxiproxyError
-from harness.lab import blkio, disk, fiu
+from harness.lab import blkio, disk, fiu, s3
 from harness.lab.base import Endpoint, ServiceHandle
 from harness.lab.disk import LabDisk
 from harness.lab.procs import ManagedProcess, free_port, stop_strays, wait_until
 from harness.lab.toxiproxy import ToxiproxyClient
+from harness.scenario import RedisServiceSpec
 
 if TYPE_CHECKING:
     from harness.journal import Journal
@@ -78,6 +79,20 @@ def redis_ping(host: str, port: int, timeout_s: float = 0.2) -> bool:
     with socket.create_connection((host, port), timeout=timeout_s) as sock:
         sock.sendall(b"*1\r\n$4\r\nPING\r\n")
         return sock.recv(64).startswith(b"+PONG")
+
+
+def service_ready(kind: str, host: str, port: int, timeout_s: float = 0.2) -> bool:
+    """The service answers: Redis PING, or any HTTP reply from an S3 server."""
+    if kind == "redis":
+        return redis_ping(host, port, timeout_s)
+    return s3.http_ready(host, port, timeout_s)
+
+
+def find_service_binaries(specs: dict[str, ServiceSpec]) -> dict[str, str]:
+    """The server binary for every kind of service in ``specs``, or a ``LabError`` that
+    says how to get the first one missing."""
+    finders = {"redis": find_redis_server, "s3": s3.find_versitygw}
+    return {kind: finders[kind]() for kind in sorted({spec.kind for spec in specs.values()})}
 
 
 def redis_argv(binary: str, port: int, data_dir: Path, durability: str) -> list[str]:
@@ -146,7 +161,7 @@ class LocalLab:
     def up(self) -> None:
         """Start everything and wait until ready; on any failure stop what started."""
         toxiproxy_bin = find_toxiproxy_server()
-        redis_bin = find_redis_server() if self.specs else ""
+        binaries = find_service_binaries(self.specs)
         self.root.mkdir(parents=True, exist_ok=True)
         # Journaled before any process starts: if the harness dies between a start and
         # the record of its pid, heal still knows the root to sweep (see down()).
@@ -154,7 +169,7 @@ class LocalLab:
         try:
             self._start_toxiproxy(toxiproxy_bin)
             for name, spec in self.specs.items():
-                self._start_service(name, spec, redis_bin)
+                self._start_service(name, spec, binaries)
         except BaseException:
             # The first error is the one to report; what down() leaves, heal finds.
             with contextlib.suppress(LabError):
@@ -182,14 +197,24 @@ class LocalLab:
         )
         self.toxiproxy = ToxiproxyClient(LOOPBACK, port)
 
-    def _start_service(self, name: str, spec: ServiceSpec, redis_bin: str) -> None:
+    def _start_service(self, name: str, spec: ServiceSpec, binaries: dict[str, str]) -> None:
         assert self.toxiproxy is not None
         data_dir = self.root / name
         if spec.disk is not None:
             self._mount_disk(name, spec.disk)
         data_dir.mkdir(parents=True, exist_ok=True)
         port = free_port()
-        argv = redis_argv(redis_bin, port, data_dir, spec.durability)
+        env_file = None
+        options: dict[str, str] = {}
+        if isinstance(spec, RedisServiceSpec):
+            argv = redis_argv(binaries["redis"], port, data_dir, spec.durability)
+            what = "redis-server"
+        else:
+            (data_dir / spec.bucket).mkdir(exist_ok=True)  # a bucket is a directory
+            env_file = str(s3.make_credentials(self.root / f"{name}.credentials.json"))
+            argv = s3.versitygw_argv(binaries["s3"], LOOPBACK, port, data_dir)
+            options = {"bucket": spec.bucket, "credentials": env_file, "region": s3.REGION}
+            what = "versitygw"
         fiu_prefix = self.disks[name].fiu_prefix if name in self.disks else None
         if fiu_prefix is not None:
             argv = fiu.wrap(argv, fiu_prefix, fiu.REDIS_ENV)
@@ -198,14 +223,15 @@ class LocalLab:
             argv=argv,
             cwd=str(data_dir),
             log_path=str(self.root / f"{name}.log"),
+            env_file=env_file,
         )
         self.processes[name] = proc
         proc.start()
         self._journal()
         wait_until(
-            lambda: redis_ping(LOOPBACK, port),
+            lambda: service_ready(spec.kind, LOOPBACK, port),
             self.ready_deadline_s,
-            f"service '{name}' (redis-server on {LOOPBACK}:{port})",
+            f"service '{name}' ({what} on {LOOPBACK}:{port})",
             proc,
         )
         listen = self._create_proxy(name, f"{LOOPBACK}:{port}")
@@ -216,6 +242,7 @@ class LocalLab:
             upstream=Endpoint(LOOPBACK, port),
             proxy=name,
             toxiproxy=self.toxiproxy.address,
+            options=options,
         )
         self._journal()
 
@@ -315,10 +342,11 @@ class LocalLab:
         proc.stop_deadline = None
         proc.start()
         self._journal()
-        upstream = self.services[name].upstream if name in self.services else None
-        if upstream is not None:
+        handle = self.services.get(name)
+        if handle is not None:
+            upstream = handle.upstream
             wait_until(
-                lambda: redis_ping(upstream.host, upstream.port),
+                lambda: service_ready(handle.kind, upstream.host, upstream.port),
                 self.ready_deadline_s,
                 f"service '{name}' restarting",
                 proc,

@@ -9,6 +9,7 @@ signalling an unrelated process that happens to reuse the pid.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import socket
@@ -41,6 +42,9 @@ class ManagedProcess:
     # Wall-clock time until which a SIGTERMed process may still be shutting down (see
     # LocalLab.begin_stop); after it, SIGKILL.
     stop_deadline: float | None = None
+    # A JSON file of environment variables the process gets (secrets stay out of argv
+    # and out of every record, which hold only this path).
+    env_file: str | None = None
     _popen: subprocess.Popen[bytes] | None = field(default=None, repr=False, compare=False)
 
     def to_record(self) -> dict[str, Any]:
@@ -53,6 +57,7 @@ class ManagedProcess:
             "create_time": self.create_time,
             "paused": [list(member) for member in self.paused],
             "stop_deadline": self.stop_deadline,
+            "env_file": self.env_file,
         }
 
     @classmethod
@@ -66,16 +71,24 @@ class ManagedProcess:
             create_time=record.get("create_time"),
             paused=[(int(pid), float(created)) for pid, created in record.get("paused", [])],
             stop_deadline=record.get("stop_deadline"),
+            env_file=record.get("env_file"),
         )
 
     def start(self) -> None:
         """Start the process in a new session (Ctrl-C in the terminal does not reach it)."""
         Path(self.log_path).parent.mkdir(parents=True, exist_ok=True)
+        env = None
+        if self.env_file is not None:
+            try:
+                env = {**os.environ, **json.loads(Path(self.env_file).read_text())}
+            except (OSError, ValueError) as exc:
+                raise LabError(f"could not read {self.name}'s environment file: {exc}") from None
         with open(self.log_path, "ab") as log:
             try:
                 self._popen = subprocess.Popen(
                     self.argv,
                     cwd=self.cwd,
+                    env=env,
                     stdin=subprocess.DEVNULL,
                     stdout=log,
                     stderr=subprocess.STDOUT,

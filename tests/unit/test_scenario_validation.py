@@ -471,3 +471,38 @@ def test_a_pause_needs_a_duration_and_may_not_overlap_another_process_fault():
     assert only_problem(text).startswith(
         "s.yaml:7: timeline.1.at: process.stop overlaps process.pause"
     )
+
+
+S3_LAB = """
+name: s3
+duration: 5s
+lab:
+  services:
+    redis: {{}}
+    store: {store}
+load: {{workload: redis.kv}}
+"""
+
+
+def test_an_s3_service_takes_its_kind_and_a_bucket():
+    scenario = parse_scenario(S3_LAB.format(store="{kind: s3, bucket: my-bucket}"), "s.yaml")
+    store = scenario.lab.services["store"]
+    assert (store.kind, store.bucket) == ("s3", "my-bucket")  # type: ignore[union-attr]
+    assert scenario.lab.services["redis"].kind == "redis"
+
+
+@pytest.mark.parametrize(
+    ("store", "expected"),
+    [
+        ("{kind: mysql}", "s.yaml:7: lab.services.store: expected kind: redis or s3"),
+        (
+            "{kind: s3, durability: always}",
+            "s.yaml:7: lab.services.store.durability: unknown field 'durability' "
+            "(expected one of: kind, bucket, disk)",
+        ),
+        ("{kind: s3, bucket: Bad_Name}", "lab.services.store.bucket: expected an S3 bucket name"),
+        ("{kind: s3, disk: {io_errors: true}}", "libfiu's preload cannot intercept"),
+    ],
+)
+def test_s3_service_mistakes_are_explained(store, expected):
+    assert expected in only_problem(S3_LAB.format(store=store))

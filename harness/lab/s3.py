@@ -1,0 +1,80 @@
+"""The local lab's S3 server: versitygw with its posix backend.
+
+Each bucket is a directory under the service's data directory and each object a file
+in it, so a test can change or delete an object's bytes behind the server's back.
+The lab makes a fresh access key and secret per service and keeps them in a file of
+their own (mode 0600) beside the service's log: the server reads them from its
+environment (``ROOT_ACCESS_KEY_ID`` / ``ROOT_SECRET_ACCESS_KEY``), never from its
+command line, so they appear in no argv, journal, history, result or report, which
+record only the file's path.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import socket
+from pathlib import Path
+
+from harness.errors import LabError
+
+VERSITYGW_VERSION = "v1.7.0"
+VERSITYGW_MODULE = "github.com/versity/versitygw/cmd/versitygw"
+REGION = "us-east-1"
+
+
+def find_versitygw() -> str:
+    """Locate the versitygw binary, or explain how to get one."""
+    explicit = os.environ.get("HARNESS_VERSITYGW_BIN")
+    candidates = [explicit] if explicit else []
+    candidates += [
+        str(Path(__file__).resolve().parents[2] / ".bin" / "versitygw"),
+        shutil.which("versitygw") or "",
+    ]
+    for candidate in candidates:
+        if candidate and Path(candidate).is_file() and os.access(candidate, os.X_OK):
+            return candidate
+    if explicit:
+        raise LabError(f"HARNESS_VERSITYGW_BIN={explicit} is not an executable file")
+    raise LabError(
+        "the versitygw binary (the lab's S3 server) was not found: run `make setup` (it "
+        f"builds {VERSITYGW_MODULE}@{VERSITYGW_VERSION} into .bin/), put versitygw on "
+        "PATH, or set HARNESS_VERSITYGW_BIN"
+    )
+
+
+def versitygw_argv(binary: str, host: str, port: int, data_dir: Path) -> list[str]:
+    return [binary, "--port", f"{host}:{port}", "--region", REGION, "posix", str(data_dir)]
+
+
+def make_credentials(path: Path) -> Path:
+    """Write a fresh access key and secret to ``path`` (0600) unless it exists: a
+    restarted server keeps the credentials its clients already have."""
+    if not path.exists():
+        env = {
+            "ROOT_ACCESS_KEY_ID": "chaos" + secrets.token_hex(6),
+            "ROOT_SECRET_ACCESS_KEY": secrets.token_hex(20),
+        }
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            json.dump(env, handle)
+    return path
+
+
+def read_credentials(path: str | Path) -> tuple[str, str]:
+    """The (access key, secret) in a credentials file written by ``make_credentials``."""
+    try:
+        env = json.loads(Path(path).read_text())
+        return env["ROOT_ACCESS_KEY_ID"], env["ROOT_SECRET_ACCESS_KEY"]
+    except (OSError, ValueError, KeyError) as exc:
+        raise LabError(f"cannot read the S3 credentials file {path}: {exc}") from None
+
+
+def http_ready(host: str, port: int, timeout_s: float = 0.2) -> bool:
+    """True when something answers HTTP on the port (versitygw answers an unsigned
+    request with 403, which is enough to know it is serving)."""
+    with socket.create_connection((host, port), timeout=timeout_s) as sock:
+        sock.sendall(b"GET / HTTP/1.0\r\nHost: lab\r\n\r\n")
+        return sock.recv(16).startswith(b"HTTP/")
