@@ -11,15 +11,26 @@ from pathlib import Path
 import psutil
 import pytest
 
+from harness.heal import heal
+from harness.journal import Journal
+from harness.labctl import lab_down
+
 from .support import REPO
 
 
 @pytest.fixture
-def harness_env(tmp_path: Path) -> dict[str, str]:
+def harness_env(tmp_path: Path) -> Iterator[dict[str, str]]:
+    """The environment for `harness` commands: a state directory of the test's own.
+    Whatever a failed test left in it (faults, a run's lab, a persistent lab) is undone
+    afterwards, so one failure does not leave processes behind for the next."""
     env = dict(os.environ)
     env["HARNESS_STATE_DIR"] = str(tmp_path / "state")
     env.setdefault("HARNESS_TOXIPROXY_BIN", str(REPO / ".bin" / "server"))
-    return env
+    yield env
+    journal = Journal(tmp_path / "state" / "journal.jsonl")
+    if journal.path.exists():
+        lab_down(journal)
+        heal(journal, include_live=True)
 
 
 @pytest.fixture
