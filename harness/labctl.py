@@ -25,7 +25,7 @@ from harness.errors import EnvironmentProblem, FaultError, InvalidInput
 from harness.heal import HealReport, fault_id, heal, lab_running
 from harness.journal import Journal
 from harness.lab.local import LocalLab, new_lab_id, service_ready
-from harness.scenario import EXCLUSIVE, ServiceSpec, _explain
+from harness.scenario import EXCLUSIVE, ServiceSpec, explain_errors
 from harness.units import format_duration
 
 STATE_FILE = "lab.json"
@@ -85,15 +85,11 @@ def lab_up(journal: Journal, services: dict[str, ServiceSpec]) -> LabUp:
     _forget_dead_lab(journal)
     lab_id = new_lab_id()
     lab = LocalLab(
-        state_dir_of(journal) / "labs" / lab_id, services, journal, persistent=True, lab_id=lab_id
+        journal.path.parent / "labs" / lab_id, services, journal, persistent=True, lab_id=lab_id
     )
     lab.state_file = state_path(journal)
     lab.up()
     return LabUp(lab, True, healed)
-
-
-def state_dir_of(journal: Journal) -> Path:
-    return journal.path.parent
 
 
 def _forget_dead_lab(journal: Journal) -> None:
@@ -119,9 +115,8 @@ def lab_down(journal: Journal, keep_data: bool = False) -> tuple[str | None, Hea
     if report.failed:
         return lab_id, report  # leave it up: the faults are still recorded for a retry
     _forget_dead_lab(journal)
-    journaled = LocalLab.from_record(record)
     if not keep_data:
-        shutil.rmtree(journaled.root, ignore_errors=True)
+        shutil.rmtree(record["root"], ignore_errors=True)
     return lab_id, report
 
 
@@ -211,7 +206,7 @@ def _validated(kind: type[Fault], raw: dict[str, Any]) -> BaseModel:
         def at(loc: tuple[Any, ...], message: str) -> str:
             return f"parameter {'.'.join(str(p) for p in loc[1:])}: {message}"
 
-        problems = _explain(exc, ("params",), at, kind.params_model)
+        problems = explain_errors(exc, ("params",), at, kind.params_model)
         raise InvalidInput(f"{kind.kind}: " + "; ".join(problems)) from None
 
 

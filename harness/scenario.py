@@ -256,10 +256,16 @@ def parse_scenario(text: str, filename: str) -> Scenario:
         where = ".".join(str(p) for p in loc) or "(top level)"
         return f"{filename}:{line_for(marks, loc)}: {where}: {message}"
 
+    return _validated(data, filename, at)
+
+
+def _validated(data: dict[str, Any], filename: str, at: Any) -> Scenario:
+    """The scenario in ``data``, field by field and then across fields; every problem
+    at once in a ``ScenarioError``, each placed by ``at``."""
     try:
         scenario = Scenario.model_validate(data)
     except ValidationError as exc:
-        raise ScenarioError(filename, _explain(exc, (), at)) from None
+        raise ScenarioError(filename, explain_errors(exc, (), at)) from None
     problems = _cross_check(scenario, at)
     if problems:
         raise ScenarioError(filename, problems)
@@ -278,17 +284,10 @@ def against_lab(
         where = ".".join(str(p) for p in loc) or "(top level)"
         return f"{filename}: {where}: {message} (on the running lab {lab_id})"
 
-    try:
-        attached = Scenario.model_validate(data)
-    except ValidationError as exc:
-        raise ScenarioError(filename, _explain(exc, (), at)) from None
-    problems = _cross_check(attached, at)
-    if problems:
-        raise ScenarioError(filename, problems)
-    return attached
+    return _validated(data, filename, at)
 
 
-def _explain(
+def explain_errors(
     exc: ValidationError, prefix: Path_, at: Any, root: type[BaseModel] | None = None
 ) -> list[str]:
     problems = []
@@ -389,7 +388,7 @@ def _cross_check(s: Scenario, at: Any) -> list[str]:
     try:
         WORKLOADS[s.load.workload].model_validate(s.load.params)
     except ValidationError as exc:
-        problems += _explain(exc, ("load", "params"), at, WORKLOADS[s.load.workload])
+        problems += explain_errors(exc, ("load", "params"), at, WORKLOADS[s.load.workload])
 
     seen_ids: dict[str, int] = {}
     for index, entry in enumerate(s.timeline):
@@ -421,7 +420,7 @@ def _cross_check(s: Scenario, at: Any) -> list[str]:
         try:
             kind.params_model.model_validate(entry.params)
         except ValidationError as exc:
-            problems += _explain(exc, (*here, "params"), at, kind.params_model)
+            problems += explain_errors(exc, (*here, "params"), at, kind.params_model)
         if entry.for_ is None and not kind.instantaneous:
             problems.append(
                 at(

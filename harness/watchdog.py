@@ -73,15 +73,13 @@ def ensure_running(journal: Journal) -> None:
 
 
 def due(state: JournalState, now: float) -> bool:
-    """True when heal has something to do: a fault or run lab whose harness is gone, or
-    an ad-hoc fault past its expiry."""
-    for rec in state.faults.values():
-        if rec.get("adhoc"):
-            expires = rec.get("expires_at")
-            if expires is not None and expires <= now:
-                return True
-        elif not owner_alive(rec.get("owner")):
-            return True
+    """True when heal has something to do: a fault no longer wanted (its harness is
+    gone, or it was applied by hand and has expired), or a run's lab whose harness is
+    gone."""
+    from harness.heal import held_by
+
+    if any(held_by(rec, now) is None for rec in state.faults.values()):
+        return True
     return any(
         not owner_alive(rec.get("owner"))
         for rec in state.labs.values()
