@@ -16,9 +16,11 @@ import os
 import secrets
 import shutil
 import socket
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from harness.errors import LabError
+from harness.lab.base import ServiceHandle
 
 VERSITYGW_VERSION = "v1.7.0"
 VERSITYGW_MODULE = "github.com/versity/versitygw/cmd/versitygw"
@@ -78,3 +80,36 @@ def http_ready(host: str, port: int, timeout_s: float = 0.2) -> bool:
     with socket.create_connection((host, port), timeout=timeout_s) as sock:
         sock.sendall(b"GET / HTTP/1.0\r\nHost: lab\r\n\r\n")
         return sock.recv(16).startswith(b"HTTP/")
+
+
+@dataclass(frozen=True)
+class S3Target:
+    """Everything a client needs to reach one S3 service. The secret is held here in
+    memory only: ``repr`` hides it, and nothing writes this object to a file."""
+
+    endpoint_url: str
+    region: str
+    bucket: str
+    access_key: str = field(repr=False)
+    secret_key: str = field(repr=False)
+    session_token: str | None = field(default=None, repr=False)
+
+    def client_env(self) -> dict[str, str]:
+        """The credentials as the ``AWS_*`` variables a child process (the load
+        generator) reads, so they never go through its configuration file."""
+        env = {"AWS_ACCESS_KEY_ID": self.access_key, "AWS_SECRET_ACCESS_KEY": self.secret_key}
+        if self.session_token:
+            env["AWS_SESSION_TOKEN"] = self.session_token
+        return env
+
+
+def s3_target(handle: ServiceHandle) -> S3Target:
+    """How to reach a lab S3 service through its proxy, with its credentials."""
+    access, secret = read_credentials(handle.options["credentials"])
+    return S3Target(
+        endpoint_url=f"http://{handle.client}",
+        region=handle.options.get("region", REGION),
+        bucket=handle.options["bucket"],
+        access_key=access,
+        secret_key=secret,
+    )
