@@ -18,6 +18,7 @@ import shutil
 import socket
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from harness.errors import LabError
 from harness.lab.base import ServiceHandle
@@ -113,3 +114,50 @@ def s3_target(handle: ServiceHandle) -> S3Target:
         access_key=access,
         secret_key=secret,
     )
+
+
+def s3_client(target: S3Target, timeout_s: float = 5.0, pool: int = 10) -> Any:
+    """A boto3 client for ``target`` with no retries (imported here: the CLI does not
+    load boto3 unless an S3 service is in use)."""
+    import boto3
+    from botocore.config import Config
+
+    return boto3.session.Session().client(
+        "s3",
+        endpoint_url=target.endpoint_url,
+        region_name=target.region,
+        aws_access_key_id=target.access_key,
+        aws_secret_access_key=target.secret_key,
+        aws_session_token=target.session_token,
+        config=Config(
+            retries={"total_max_attempts": 1, "mode": "standard"},
+            connect_timeout=min(timeout_s, 2.0),
+            read_timeout=timeout_s,
+            max_pool_connections=pool,
+            s3={"addressing_style": "path"},
+            request_checksum_calculation="when_required",
+            response_checksum_validation="when_required",
+        ),
+    )
+
+
+def check_s3_target(target: S3Target) -> None:
+    """``LabError`` unless the bucket answers with these credentials."""
+    import botocore.exceptions
+
+    try:
+        s3_client(target, timeout_s=3.0).head_bucket(Bucket=target.bucket)
+    except botocore.exceptions.ClientError as exc:
+        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+        if status in (401, 403):
+            raise LabError(
+                f"S3 at {target.endpoint_url} rejected the credentials for bucket "
+                f"'{target.bucket}' (HTTP {status})"
+            ) from None
+        if status == 404:
+            raise LabError(f"S3 at {target.endpoint_url} has no bucket '{target.bucket}'") from None
+        raise LabError(
+            f"S3 at {target.endpoint_url}: HTTP {status} for bucket '{target.bucket}'"
+        ) from None
+    except botocore.exceptions.BotoCoreError as exc:
+        raise LabError(f"cannot reach S3 at {target.endpoint_url}: {exc}") from None
