@@ -395,8 +395,8 @@ def _cross_check(s: Scenario, at: Any) -> list[str]:
         problems.append(
             at(
                 ("load", "target"),
-                f"workload {s.load.workload} needs a "
-                f"{WORKLOAD_SERVICE_KINDS[s.load.workload]} service",
+                f"workload {s.load.workload} needs a service of kind "
+                f"{WORKLOAD_SERVICE_KINDS[s.load.workload]}",
             )
         )
     try:
