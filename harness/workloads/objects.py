@@ -16,6 +16,7 @@ import hashlib
 import io
 import random
 from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 BLOCK = 1 << 16
@@ -121,3 +122,29 @@ def pick_size(rng: random.Random, classes: Sequence[Any]) -> tuple[str, int]:
     """A (class name, size) draw: the class by weight, the size uniform in it."""
     chosen = rng.choices(classes, weights=[c.weight for c in classes])[0]
     return chosen.name, rng.randint(chosen.min, chosen.max)
+
+
+@dataclass(frozen=True)
+class UploadPlan:
+    """The SHA-256 of a whole object and, for a multipart upload, each part's byte range
+    and SHA-256 (``parts`` empty: a single PUT)."""
+
+    digest: bytes
+    parts: tuple[tuple[int, int, bytes], ...] = ()
+
+
+def plan_upload(source: ObjectSource, threshold: int, part_size: int) -> UploadPlan:
+    """Hash ``source`` in one streaming pass: the whole object, and each part when the
+    object is at least ``threshold`` bytes."""
+    if source.size < threshold:
+        return UploadPlan(source.sha256())
+    whole = hashlib.sha256()
+    parts = []
+    for a in range(0, source.size, part_size):
+        b = min(a + part_size, source.size)
+        part = hashlib.sha256()
+        for piece in source.chunks(a, b):
+            part.update(piece)
+            whole.update(piece)
+        parts.append((a, b, part.digest()))
+    return UploadPlan(whole.digest(), tuple(parts))

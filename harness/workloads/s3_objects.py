@@ -8,8 +8,9 @@ was written. ETags are never used as checksums.
 
 Operations are classified the way Jepsen does: an error before the request was sent
 (connection refused, connect timeout) is ``fail``; a timeout, reset or 5xx after a
-write was sent is ``info`` (it may have happened); a 4xx answer is ``fail``; a failed
-read is always ``fail``. A user stopped in the middle of an operation records it as
+write was sent is ``info`` (it may have happened); a 4xx answer, and a 501, 503 or 507
+(not implemented, slow down, insufficient storage), is ``fail``; a failed read is
+always ``fail``. A user stopped in the middle of an operation records it as
 ``info`` with the error ``stopped``, so no attempt is missing from the history.
 """
 
@@ -33,7 +34,7 @@ from botocore.config import Config
 from locust import User, constant, task
 
 from harness.units import format_size
-from harness.workloads.objects import ObjectSource, b64, pick_size
+from harness.workloads.objects import ObjectSource, UploadPlan, b64, pick_size, plan_upload
 from harness.workloads.params import S3ConcurrentParams, S3Params
 
 READ_CHUNK = 256 * 1024
@@ -48,6 +49,7 @@ _AFTER_SEND = (
     OSError,
 )
 _MAX_TRACKED = 50_000
+_REFUSALS = (501, 503, 507)
 
 
 def make_client(s3: dict[str, Any], params: S3Params, pool: int) -> Any:
@@ -88,7 +90,10 @@ def classify(exc: BaseException, write: bool) -> Outcome:
         code = exc.response.get("Error", {}).get("Code", "?")
         message = f"{code} (HTTP {status}): {exc.response.get('Error', {}).get('Message', '')}"
         missing = code in ("NoSuchKey", "404")
-        return Outcome("info" if write and status >= 500 else "fail", message.strip(), missing)
+        # 4xx, and 5xx answers that say the request was not carried out (not
+        # implemented, slow down, no space), are refusals; other 5xx may hide a write.
+        refused = status < 500 or status in _REFUSALS
+        return Outcome("info" if write and not refused else "fail", message.strip(), missing)
     name = f"{type(exc).__name__}: {exc}"
     if isinstance(exc, _BEFORE_SEND):
         return Outcome("fail", name)
@@ -198,43 +203,30 @@ class S3User(User):
 
     # -- requests --------------------------------------------------------------------
 
-    def upload(self, key: str, source: ObjectSource) -> dict[str, Any]:
-        """PUT (or multipart upload) of ``source``; returns the digest it sent."""
-        p = self.params
-        if source.size < p.multipart_threshold:
-            digest = source.sha256()
+    def plan(self, source: ObjectSource) -> UploadPlan:
+        return plan_upload(source, self.params.multipart_threshold, self.params.part_size)
+
+    def upload(self, key: str, source: ObjectSource, plan: UploadPlan) -> dict[str, Any]:
+        """PUT (or multipart upload) of ``source`` with the checksums in ``plan``."""
+        if not plan.parts:
             self.client.put_object(
                 Bucket=self.bucket,
                 Key=key,
                 Body=source.body(),
                 ContentLength=source.size,
-                ChecksumSHA256=b64(digest),
+                ChecksumSHA256=b64(plan.digest),
             )
-            return {"digest": digest.hex()}
-        return self._multipart(key, source)
+            return {}
+        return self._multipart(key, source, plan)
 
-    def _multipart(self, key: str, source: ObjectSource) -> dict[str, Any]:
-        p = self.params
-        ranges = [
-            (a, min(a + p.part_size, source.size)) for a in range(0, source.size, p.part_size)
-        ]
-        # One pass hashes every part and the whole object; the bytes are made again,
-        # 64 KiB at a time, while each part is sent.
-        whole = hashlib.sha256()
-        part_digests = []
-        for a, b in ranges:
-            part = hashlib.sha256()
-            for piece in source.chunks(a, b):
-                part.update(piece)
-                whole.update(piece)
-            part_digests.append(part.digest())
+    def _multipart(self, key: str, source: ObjectSource, plan: UploadPlan) -> dict[str, Any]:
         upload = self.client.create_multipart_upload(
             Bucket=self.bucket, Key=key, ChecksumAlgorithm="SHA256"
         )
         upload_id = upload["UploadId"]
         parts = []
         try:
-            for number, ((a, b), digest) in enumerate(zip(ranges, part_digests, strict=True), 1):
+            for number, (a, b, digest) in enumerate(plan.parts, 1):
                 reply = self.client.upload_part(
                     Bucket=self.bucket,
                     Key=key,
@@ -256,7 +248,7 @@ class S3User(User):
         self.client.complete_multipart_upload(
             Bucket=self.bucket, Key=key, UploadId=upload_id, MultipartUpload={"Parts": parts}
         )
-        return {"digest": whole.hexdigest(), "parts": len(parts)}
+        return {"parts": len(parts)}
 
     def _abort(self, key: str, upload_id: str) -> None:
         # Best effort: the final sweep aborts what is left.
@@ -323,9 +315,11 @@ class ObjectsUser(S3User):
         key = f"{self.shared.prefix}{self.process}/{self.seq:07d}"
         cls, size = pick_size(self.rng, self.params.sizes)
         source = ObjectSource(key, self.shared.seed, size)
-        rec = self._record(
-            "put", key, lambda: self.upload(key, source), True, {"size": size, "class": cls}
-        )
+        plan = self.plan(source)
+        # The digest is recorded whatever happens: an indeterminate upload found
+        # intact later is "recovered", found different "corrupted".
+        extra = {"digest": plan.digest.hex(), "size": size, "class": cls}
+        rec = self._record("put", key, lambda: self.upload(key, source, plan), True, extra)
         if rec["type"] == "ok":
             entry = (key, rec["digest"], size, cls)
             if len(self.live) < _MAX_TRACKED:
@@ -394,15 +388,16 @@ class SharedPoolUser(S3User):
         else:
             version = next(self.shared.version_seq)
             source = ObjectSource(key, f"{self.shared.seed}.{version}", p.object_size)
-            digest = source.sha256().hex()
+            plan = self.plan(source)
+            digest = plan.digest.hex()
             known = self.shared.versions.setdefault(key, set())
             known.add(digest)  # readers may see it from the moment it is sent
             rec = self._record(
                 "put",
                 key,
-                lambda: self.upload(key, source),
+                lambda: self.upload(key, source, plan),
                 True,
-                {"size": p.object_size, "class": cls, "version": version},
+                {"digest": digest, "size": p.object_size, "class": cls, "version": version},
             )
             if rec["type"] == "fail":
                 known.discard(digest)

@@ -12,7 +12,7 @@ import pytest
 
 from harness.checks.objects import check_objects
 from harness.opstats import access_counts, access_summary, breakdown, first_write_after
-from harness.workloads.objects import BLOCK, ObjectSource, pick_size
+from harness.workloads.objects import BLOCK, ObjectSource, pick_size, plan_upload
 from harness.workloads.params import S3MixedParams
 
 # -- bodies ------------------------------------------------------------------------------
@@ -45,6 +45,21 @@ def test_bodies_differ_by_key_seed_and_block() -> None:
     assert a.sha256() != ObjectSource("k2", 1, 2 * BLOCK).sha256()
     assert a.sha256() != ObjectSource("k1", 2, 2 * BLOCK).sha256()
     assert a.block(0) != a.block(1)  # bytes moved within an object are caught too
+
+
+def test_an_upload_plan_hashes_the_object_and_each_part_in_one_pass() -> None:
+    source = ObjectSource("big", 3, 20 * BLOCK + 17)
+    whole = b"".join(source.chunks())
+    assert plan_upload(source, threshold=len(whole) + 1, part_size=BLOCK).parts == ()
+    plan = plan_upload(source, threshold=len(whole), part_size=8 * BLOCK)
+    assert plan.digest == hashlib.sha256(whole).digest()
+    assert [(a, b) for a, b, _ in plan.parts] == [
+        (0, 8 * BLOCK),
+        (8 * BLOCK, 16 * BLOCK),
+        (16 * BLOCK, 20 * BLOCK + 17),
+    ]
+    for a, b, digest in plan.parts:
+        assert digest == hashlib.sha256(whole[a:b]).digest()
 
 
 def test_sizes_are_drawn_by_class_weight_within_each_class() -> None:
