@@ -79,6 +79,10 @@ def test_small_objects_records_every_operation_with_its_digest(
     puts = [r for r in history(out) if r.get("op") == "put"]
     assert all(1000 <= r["size"] <= 100_000 and len(r["digest"]) == 64 for r in puts)
     assert "put" in done.stdout and "MB/s" in done.stdout  # the per-operation table
+    # The lab's credentials were removed with the lab; no file of the run holds them.
+    assert not list(out.rglob("*.credentials.json"))
+    loadgen = json.loads((out / "loadgen.json").read_text())
+    assert set(loadgen["s3"]) == {"endpoint_url", "region", "bucket"}
 
 
 def test_mixed_uses_multipart_above_the_threshold_and_reports_size_classes(
