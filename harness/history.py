@@ -11,7 +11,12 @@ process on the machine, so the load generator and the harness share one clock):
 * run markers: ``{op: "run", t0_ns, wall, scenario, run_tag, lab, loadgen_pid}`` when
   the load starts at ``t0_ns``, ``{op: "run-end", t_end, wall}`` after it stopped;
 * checker reads: ``{op: "final-read", type, values: {key: digest|null}}`` per batch,
-  ``{op: "final-scan", type, scanned, unattempted: [keys never written]}``.
+  ``{op: "final-scan", type, scanned, unattempted: [keys never written]}``;
+* S3 operations add ``size``, ``class`` (size class) and, for multipart uploads,
+  ``parts``; ``digest`` is the full SHA-256 of the object's bytes; a GET that found no
+  object has ``missing: true``; ``populate`` records the shared pool's first version;
+  the final sweep writes ``{op: "sweep-list", type, listed, keys}`` and
+  ``{op: "sweep-get", type, values: {key: sha256|null}}`` per batch.
 
 Several processes append to the same file. Each writes whole lines with a single
 ``write(2)`` on an ``O_APPEND`` descriptor, which Linux keeps from interleaving.
