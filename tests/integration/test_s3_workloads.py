@@ -260,3 +260,52 @@ def test_credentials_the_server_refuses_stop_the_run_before_any_load(
     assert "rejected the credentials" in done.stderr
     assert secret not in done.stdout + done.stderr and "not-the-secret" not in done.stderr
     assert not (out / "loadgen.json").exists()  # no load was started
+
+
+def test_shipped_disk_full_scenario_reports_the_first_put_after_the_revert(
+    tmp_path: Path, harness_env: dict[str, str], no_leftovers: None
+) -> None:
+    out = tmp_path / "run"
+    done = harness(
+        ["chaos", "run", "scenarios/s3-mixed-disk-full.yaml", "--out", str(out)], harness_env
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    result = json.loads((out / "result.json").read_text())
+    (full,) = result["faults"]
+    assert full["kind"] == "disk.fill" and full["reverted_at_s"] is not None
+    assert full["first_write_ok_after_revert_s"] is not None
+    assert full["first_write_ok_after_revert_s"] < 2.0
+    assert "first write ok" in done.stdout
+    # Uploads were refused while the disk was full ...
+    records = history(out)
+    applied = full["applied_at_s"] * 1e9 + run_t0(records)
+    reverted = full["reverted_at_s"] * 1e9 + run_t0(records)
+    refused = [
+        r
+        for r in records
+        if r.get("op") == "put" and r["type"] != "ok" and applied <= r["t_end"] <= reverted + 1e9
+    ]
+    assert refused and any("No space left on device" in (r["error"] or "") for r in refused)
+    # ... and every object acknowledged before, during and after still verifies.
+    integrity = result["checks"]["integrity"]
+    assert integrity["verdict"] == "pass" and integrity["acked"] > 100
+
+
+def test_shipped_crash_scenario_restarts_the_server_under_concurrent_access(
+    tmp_path: Path, harness_env: dict[str, str], no_leftovers: None
+) -> None:
+    out = tmp_path / "run"
+    done = harness(
+        ["chaos", "run", "scenarios/s3-concurrent-crash.yaml", "--out", str(out)], harness_env
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    result = json.loads((out / "result.json").read_text())
+    (crash,) = result["faults"]
+    assert crash["availability"] < 0.5 and crash["censored"] is False
+    assert result["workload"]["access"]["objects"] == 100
+    integrity = result["checks"]["integrity"]
+    assert (integrity["verdict"], integrity["acked"]) == ("pass", 100)
+
+
+def run_t0(records: list[dict[str, Any]]) -> int:
+    return int(next(r["t0_ns"] for r in records if r.get("op") == "run"))
