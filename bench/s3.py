@@ -29,12 +29,15 @@ its RSS (children included) is sampled every 50 ms. Objects are deleted afterwar
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import os
 import shutil
 import sys
 import threading
 import time
+import timeit
 import uuid
+import zlib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
@@ -63,6 +66,7 @@ from harness.lab.local import LocalLab
 from harness.lab.s3 import S3Target, s3_target
 from harness.loadproc import START_MARGIN_S, LoadGenerator, loadgen_config
 from harness.scenario import S3ServiceSpec
+from harness.workloads.objects import ObjectSource
 from harness.workloads.params import (
     ObjectMix,
     S3ConcurrentParams,
@@ -78,6 +82,7 @@ OBJECT_SIZE = MIB
 POOL = 20  # objects read by the GET arms
 TARGET_RATIO = 0.8
 TARGET_RSS_MB = 200.0
+QUIET_CORES = 0.1
 BIG_OBJECT = 100_000_000
 RSS_USERS = 4
 RSS_SAMPLE_S = 0.05
@@ -427,6 +432,32 @@ def fill_pool(lab: LocalLab, payload: bytes) -> None:
         client.put_object(Bucket=targets(lab)["upstream"].bucket, Key=pool_key(index), Body=payload)
 
 
+def client_step_costs(payload: bytes, count: int = 200) -> dict[str, float]:
+    """Milliseconds per call, in this process (no gevent, no Locust), of the per-object
+    steps in which the two clients differ: the harness generates each body from (key,
+    seed), once to hash it with SHA-256 and once to send it (botocore reads a body in
+    128 KiB pieces), and checks each GET with SHA-256; boto3's defaults compute a CRC32
+    of each PUT body (plus the SHA-256 of payload signing, which the harness turns off
+    as it sends its own) and check a CRC32 on each GET."""
+    source = ObjectSource("bench/0000001", 0, OBJECT_SIZE)
+
+    def send_body() -> None:
+        body = source.body()
+        while body.read(128 * 1024):
+            pass
+
+    steps: dict[str, Callable[[], object]] = {
+        "sha256": lambda: hashlib.sha256(payload).digest(),
+        "crc32": lambda: zlib.crc32(payload),
+        "generate+sha256": source.sha256,
+        "generate+send": send_body,
+    }
+    return {
+        name: min(timeit.repeat(step, number=count, repeat=3)) / count * 1e3
+        for name, step in steps.items()
+    }
+
+
 def run(work: Path, quick: bool) -> Section:
     shape = QUICK if quick else FULL
     root = work / "s3"
@@ -435,7 +466,7 @@ def run(work: Path, quick: bool) -> Section:
         fill_pool(lab, payload)
         rounds = [one_round(lab, root, i, shape, payload) for i in range(1, shape.rounds + 1)]
         memory = memory_run(lab, root / "memory", shape)
-    return section(shape, rounds, memory)
+    return section(shape, rounds, memory, client_step_costs(payload))
 
 
 # -- report ------------------------------------------------------------------------------
@@ -502,7 +533,57 @@ ARM_LABEL = {
 }
 
 
-def section(shape: Shape, rounds: list[Round], memory: MemoryRun) -> Section:
+def _quiet_note(rounds: list[Round], shape: Shape) -> list[str]:
+    """The harness / proxy ratio over the rounds in which nobody else used the machine
+    during either segment."""
+    parts = []
+    for op in OPS:
+        for users in shape.concurrency:
+            quiet = [
+                ratio(r, op, users)
+                for r in rounds
+                if max(r[(op, users, a)].window.other_cores for a in ("proxy", "harness"))
+                < QUIET_CORES
+            ]
+            text = f"{median(quiet):.2f} in {len(quiet)}" if quiet else "no round"
+            parts.append(f"{op.upper()} x {users}: {text}")
+    return [
+        f"Harness / proxy over the rounds in which other tenants used under {QUIET_CORES:g} "
+        "cores during both segments: " + "; ".join(parts) + ".",
+        "",
+    ]
+
+
+def _overhead_note(rounds: list[Round], steps: dict[str, float]) -> list[str]:
+    """Where the harness's extra client CPU per operation goes, at one user."""
+    known = {
+        "put": steps["generate+sha256"] + steps["generate+send"] - steps["sha256"] - steps["crc32"],
+        "get": steps["sha256"] - steps["crc32"],
+    }
+    parts = []
+    for op in OPS:
+        extra = _med(rounds, (op, 1, "harness"), lambda s: s.cpu_ms_per_op("client")) - _med(
+            rounds, (op, 1, "proxy"), lambda s: s.cpu_ms_per_op("client")
+        )
+        parts.append(
+            f"{op.upper()} {extra:+.2f} ms, of which {known[op]:+.2f} ms is the steps above "
+            f"and {extra - known[op]:+.2f} ms the rest"
+        )
+    return [
+        "Client steps that differ, timed in this process on 1 MiB (no gevent, no Locust): "
+        f"SHA-256 {steps['sha256']:.2f} ms, CRC32 {steps['crc32']:.2f} ms, generating a "
+        f"body and hashing it {steps['generate+sha256']:.2f} ms, generating it again as "
+        f"botocore reads it to send {steps['generate+send']:.2f} ms. The harness's extra "
+        "client CPU per operation at one user (medians above): " + "; ".join(parts) + ". "
+        "The rest is the load generator's gevent sockets, Locust's request event and the "
+        "history line.",
+        "",
+    ]
+
+
+def section(
+    shape: Shape, rounds: list[Round], memory: MemoryRun, steps: dict[str, float]
+) -> Section:
     threads = " and ".join(str(n) for n in shape.concurrency)
     window_s = shape.segment_s - shape.warmup_s - shape.tail_s
     body = [
@@ -567,6 +648,8 @@ def section(shape: Shape, rounds: list[Round], memory: MemoryRun) -> Section:
             ],
             _round_rows(rounds, shape),
         ),
+        *_quiet_note(rounds, shape),
+        *_overhead_note(rounds, steps),
         *memory_body(memory),
     ]
     checks = [
