@@ -587,8 +587,8 @@ def section(
     threads = " and ".join(str(n) for n in shape.concurrency)
     window_s = shape.segment_s - shape.warmup_s - shape.tail_s
     body = [
-        f"One local lab (versitygw {SERVICE} service behind Toxiproxy, posix backend on "
-        f"the work directory's disk). {shape.rounds} rounds; in each, for 1 MiB PUT and "
+        "One local lab: one S3 service, versitygw with its posix backend on the work "
+        f"directory's disk, behind Toxiproxy. {shape.rounds} rounds; in each, for 1 MiB PUT and "
         f"GET at {threads} concurrent user(s)/thread(s), three segments of "
         f"{shape.segment_s:g} s in a rotating order: a plain boto3 loop straight to "
         "versitygw, the same loop through Toxiproxy, and the harness's load generator "
@@ -610,7 +610,10 @@ def section(
         "timestamps for the loop. MB/s is 10^6 bytes per second. CPU is user+system "
         "milliseconds per acked operation over the same window: the client (the load "
         "generator process, or this process running the loop), the Toxiproxy server and "
-        "versitygw. Objects written are deleted after each segment.",
+        "versitygw. Objects written are deleted after each segment. versitygw, started "
+        "as the lab starts it (without `--keep-alive`), closes the connection after each "
+        "response, so every request of every arm opens a new TCP connection (and "
+        "Toxiproxy a new one upstream).",
         "",
         "Medians over the rounds ('vs reference' is the median of the per-round ratios "
         "to the plain loop through Toxiproxy):",
