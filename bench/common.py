@@ -33,7 +33,7 @@ from harness.lab.base import Endpoint
 from harness.lab.local import LocalLab
 from harness.loadproc import LoadGenerator
 from harness.loadproc import loadgen_config as harness_loadgen_config
-from harness.scenario import LoadSpec, RedisServiceSpec
+from harness.scenario import LoadSpec, RedisServiceSpec, ServiceSpec
 from harness.workloads.params import RedisKVParams
 
 REPO = Path(__file__).resolve().parents[1]
@@ -109,12 +109,15 @@ def _cpu_model() -> str:
 
 @contextmanager
 def running_lab(
-    root: Path, journal: Journal | None = None, spec: RedisServiceSpec | None = None
+    root: Path,
+    journal: Journal | None = None,
+    spec: RedisServiceSpec | None = None,
+    services: dict[str, ServiceSpec] | None = None,
 ) -> Iterator[LocalLab]:
-    """A local lab with one Redis (default spec) behind Toxiproxy, always torn down."""
-    lab = LocalLab(
-        root, {"redis": spec or RedisServiceSpec()}, journal=journal or new_journal(root)
-    )
+    """A local lab behind Toxiproxy, always torn down: ``services``, or else one Redis
+    named ``redis`` (``spec``, default spec)."""
+    services = services or {"redis": spec or RedisServiceSpec()}
+    lab = LocalLab(root, services, journal=journal or new_journal(root))
     try:
         lab.up()
         yield lab
@@ -155,11 +158,14 @@ def loadgen_config(
 
 
 @contextmanager
-def started_loadgen(run_dir: Path, config: dict[str, Any]) -> Iterator[LoadGenerator]:
+def started_loadgen(
+    run_dir: Path, config: dict[str, Any], env: dict[str, str] | None = None
+) -> Iterator[LoadGenerator]:
     """A load generator process that is ready (Locust imported, users defined), always
-    closed (SIGTERM, then SIGKILL) on the way out."""
+    closed (SIGTERM, then SIGKILL) on the way out. ``env`` adds to its environment (an
+    S3 target's credentials)."""
     run_dir.mkdir(parents=True, exist_ok=True)
-    loadgen = LoadGenerator(run_dir, config)
+    loadgen = LoadGenerator(run_dir, config, env=env)
     try:
         loadgen.start(LOAD_READY_DEADLINE_S)
         yield loadgen
@@ -232,9 +238,11 @@ class Sample:
     busy_s: float
 
 
-def take_sample(endpoint: Endpoint, pids: dict[str, int]) -> Sample:
+def take_sample(endpoint: Endpoint | None, pids: dict[str, int]) -> Sample:
+    """``acked`` is 0 without a Redis ``endpoint`` (the caller counts operations itself)."""
     cpu = {name: cpu_seconds(pid) for name, pid in pids.items()}
-    return Sample(time.monotonic_ns(), redis_acked_calls(endpoint), cpu, busy_cpu_seconds())
+    acked = redis_acked_calls(endpoint) if endpoint is not None else 0
+    return Sample(time.monotonic_ns(), acked, cpu, busy_cpu_seconds())
 
 
 @dataclass(frozen=True)
@@ -260,11 +268,14 @@ class SteadyWindow:
 
 
 def steady_window(
-    endpoint: Endpoint, pids: dict[str, int], start_ns: int, end_ns: int
+    endpoint: Endpoint | None, pids: dict[str, int], start_ns: int, end_ns: int
 ) -> SteadyWindow:
     """Sleep until ``start_ns``, sample, sleep until ``end_ns``, sample again. ``pids``
-    names the processes whose CPU is reported; this process is counted as ours too."""
-    watched = {**pids, "bench": os.getpid()}
+    names the processes whose CPU is reported; this process is counted as ours too.
+    Without a Redis ``endpoint`` the window's ``acked`` is 0."""
+    watched = dict(pids)
+    if os.getpid() not in pids.values():
+        watched["bench"] = os.getpid()
     sleep_until_ns(start_ns)
     first = take_sample(endpoint, watched)
     sleep_until_ns(end_ns)

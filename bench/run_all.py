@@ -25,6 +25,7 @@ from types import FrameType
 import drift
 import lab_ready
 import recording
+import s3
 import throughput
 import watchdog
 from common import Section, machine_info, prepare_environment, table
@@ -35,6 +36,7 @@ BENCHMARKS: dict[str, Callable[[Path, bool], Section]] = {
     "lab_ready": lab_ready.run,
     "throughput": throughput.run,
     "watchdog": watchdog.run,
+    "s3": s3.run,
 }
 
 
@@ -45,10 +47,12 @@ HOW_TO_RUN = [
     "make bench                                     # all of them, rewrites this file",
     ".venv/bin/python bench/run_all.py --only drift --quick   # one benchmark, shortened",
     ".venv/bin/python bench/run_all.py --keep       # keep the work directory (histories)",
+    ".venv/bin/python bench/s3.py                   # the S3 benchmark alone (= --only s3)",
     "```",
     "",
     "One module per benchmark (`bench/drift.py`, `bench/recording.py`, "
-    "`bench/lab_ready.py`, `bench/throughput.py`, `bench/watchdog.py`), shared helpers "
+    "`bench/lab_ready.py`, `bench/throughput.py`, `bench/watchdog.py`, `bench/s3.py`), "
+    "shared helpers "
     "in `bench/common.py`. "
     "Each run uses a private temporary directory for labs, histories and the heal "
     "journal (`HARNESS_STATE_DIR` is pointed there), talks to 127.0.0.1 only, and stops "
