@@ -88,9 +88,11 @@ def run_scenario(
     progress: Progress,
     journal: Journal | None = None,
     attach: LocalLab | None = None,
+    allow_external: bool = False,
 ) -> RunOutcome:
     """Run ``scenario`` on a lab of its own, or on the running lab ``attach`` (which is
-    left running, with the faults of this run reverted)."""
+    left running, with the faults of this run reverted). ``allow_external``: the user's
+    ``--allow-external`` (external servers off loopback)."""
     journal = journal or Journal(watchdog=True)
     prepare_run_dir(run_dir)
     (run_dir / "scenario.json").write_text(scenario.model_dump_json(indent=2, by_alias=True))
@@ -106,7 +108,7 @@ def run_scenario(
     interrupted: Interrupted | None = None
     with signals.installed():
         try:
-            _run(scenario, run_dir, progress, journal, signals, errors, attach)
+            _run(scenario, run_dir, progress, journal, signals, errors, attach, allow_external)
         except Interrupted as exc:
             interrupted = exc
     if interrupted is None and signals.received is not None:
@@ -139,10 +141,13 @@ def _run(
     signals: _Signals,
     errors: list[str],
     attach: LocalLab | None,
+    allow_external: bool = False,
 ) -> None:
     run_tag = uuid.uuid4().hex[:8]
     phase = scenario.phases()[0]
-    lab = attach or LocalLab(run_dir / "lab", dict(scenario.lab.services), journal)
+    lab = attach or LocalLab(
+        run_dir / "lab", dict(scenario.lab.services), journal, allow_external=allow_external
+    )
     history = HistoryWriter(run_dir / HISTORY_FILE)
     loadgen: LoadGenerator | None = None
     nemesis: Nemesis | None = None
