@@ -11,7 +11,12 @@ process on the machine, so the load generator and the harness share one clock):
 * run markers: ``{op: "run", t0_ns, wall, scenario, run_tag, lab, loadgen_pid}`` when
   the load starts at ``t0_ns``, ``{op: "run-end", t_end, wall}`` after it stopped;
 * checker reads: ``{op: "final-read", type, values: {key: digest|null}}`` per batch,
-  ``{op: "final-scan", type, scanned, unattempted: [keys never written]}``.
+  ``{op: "final-scan", type, scanned, unattempted: [keys never written]}``;
+* S3 operations add ``size``, ``class`` (size class) and, for multipart uploads,
+  ``parts``; ``digest`` is the full SHA-256 of the object's bytes; a GET that found no
+  object has ``missing: true``; ``populate`` records the shared pool's first version;
+  the final sweep writes ``{op: "sweep-list", type, listed, keys}`` and
+  ``{op: "sweep-get", type, values: {key: sha256|null}}`` per batch.
 
 Several processes append to the same file. Each writes whole lines with a single
 ``write(2)`` on an ``O_APPEND`` descriptor, which Linux keeps from interleaving.
@@ -50,8 +55,14 @@ class HistoryWriter:
     def write_op(self, record: dict[str, Any]) -> None:
         """Write an operation record (the load generator's hot path): formatted directly
         when no field needs JSON escaping, which is about four times cheaper than
-        ``json.dumps`` and produces the same JSON."""
-        if record["error"] is None and _plain(record["key"]) and _plain(record["process"]):
+        ``json.dumps`` and produces the same JSON. Records with fields beyond the eight
+        common ones (an object's size, say) take the general path."""
+        if (
+            len(record) == 8
+            and record["error"] is None
+            and _plain(record["key"])
+            and _plain(record["process"])
+        ):
             d = record["digest"]
             self.write_line(
                 f'{{"t_start":{record["t_start"]:d},"t_end":{record["t_end"]:d},'

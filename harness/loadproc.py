@@ -18,6 +18,7 @@ from pydantic import BaseModel
 
 from harness.errors import LabError
 from harness.lab.base import Endpoint
+from harness.lab.s3 import S3Target
 
 _PR_SET_PDEATHSIG = 1
 LOADGEN_NICENESS = 5
@@ -46,11 +47,18 @@ def loadgen_config(
     history: Path,
     users: int,
     spawn_rate: float,
+    workload: str = "redis.kv",
+    s3: S3Target | None = None,
 ) -> dict[str, Any]:
-    """The configuration the load generator process reads (``loadgen.json``)."""
+    """The configuration the load generator process reads (``loadgen.json``). It holds
+    no secret: an S3 target's credentials reach the process by environment."""
     return {
+        "workload": workload,
         "host": client.host,
         "port": client.port,
+        "s3": None
+        if s3 is None
+        else {"endpoint_url": s3.endpoint_url, "region": s3.region, "bucket": s3.bucket},
         "params": params.model_dump(),
         "seed": seed,
         "key_prefix": key_prefix,
@@ -61,9 +69,12 @@ def loadgen_config(
 
 
 class LoadGenerator:
-    def __init__(self, run_dir: Path, config: dict[str, Any]) -> None:
+    def __init__(
+        self, run_dir: Path, config: dict[str, Any], env: dict[str, str] | None = None
+    ) -> None:
         self.run_dir = run_dir
         self.config = config
+        self.env = env or {}
         self.proc: subprocess.Popen[str] | None = None
         self.ready = threading.Event()
         self.done = threading.Event()
@@ -85,6 +96,7 @@ class LoadGenerator:
                 text=True,
                 start_new_session=True,
                 preexec_fn=_child_setup,
+                env={**os.environ, **self.env},
             )
         finally:
             log.close()

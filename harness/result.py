@@ -13,11 +13,20 @@ from pathlib import Path
 from typing import Any
 
 from harness.checks.integrity import check_integrity
+from harness.checks.objects import check_objects
 from harness.history import HISTORY_FILE, read_history
+from harness.opstats import (
+    access_counts,
+    access_summary,
+    breakdown,
+    first_write_after,
+    write_access_csv,
+)
 from harness.recovery import Completions, analyse_faults, fault_times
 from harness.scenario import Scenario
 from harness.slo import evaluate_slo
 from harness.windows import WindowSeries, new_histogram, percentile_ms, record_latency
+from harness.workloads.params import WORKLOAD_INFO
 
 
 def iso(ts: float) -> str:
@@ -33,12 +42,14 @@ def analyse(run_dir: Path, scenario: Scenario, errors: list[str]) -> dict[str, A
     end = next((r for r in records if r.get("op") == "run-end"), {})
     load_end_s = scenario.duration
 
+    workload = WORKLOAD_INFO[scenario.load.workload]
     series = WindowSeries(t0_ns, scenario.recovery.window, load_end_s)
     overall = new_histogram()
     counts = {"ok": 0, "fail": 0, "info": 0}
     ends: list[tuple[float, bool]] = []
+    load_ops = set(workload.ops)
     for rec in records:
-        if rec.get("op") in ("set", "get"):
+        if rec.get("op") in load_ops:
             series.add(rec["t_start"], rec["t_end"], rec["type"])
             counts[rec["type"]] += 1
             ends.append(((rec["t_end"] - t0_ns) / 1e9, rec["type"] == "ok"))
@@ -50,9 +61,15 @@ def analyse(run_dir: Path, scenario: Scenario, errors: list[str]) -> dict[str, A
     baseline, fault_rows = analyse_faults(
         series, Completions.from_ops(ends), faults, scenario.recovery, load_end_s
     )
+    for row in fault_rows:
+        if row["reverted_at_s"] is not None:
+            row["first_write_ok_after_revert_s"] = first_write_after(
+                records, workload.write_ops, t0_ns, row["reverted_at_s"]
+            )
     checks: dict[str, dict[str, Any]] = {}
     if scenario.checks.integrity is not None:
-        checks["integrity"] = check_integrity(records)
+        is_objects = workload.service_kind == "s3"
+        checks["integrity"] = (check_objects if is_objects else check_integrity)(records)
     slo = evaluate_slo(scenario.slo, baseline, fault_rows, checks)
 
     fault_errors = [f"fault {r['id']}: {r['error']}" for r in fault_rows if r.get("error")]
@@ -81,6 +98,8 @@ def analyse(run_dir: Path, scenario: Scenario, errors: list[str]) -> dict[str, A
             "p50_ms": percentile_ms(overall, 50),
             "p95_ms": percentile_ms(overall, 95),
             "p99_ms": percentile_ms(overall, 99),
+            "operations": breakdown(records, workload.ops, load_end_s),
+            **_access(records, run_dir, scenario, header.get("run_tag", "")),
         },
         "baseline": baseline.to_dict(),
         "faults": fault_rows,
@@ -88,6 +107,18 @@ def analyse(run_dir: Path, scenario: Scenario, errors: list[str]) -> dict[str, A
         "slo": slo,
         "errors": all_errors,
     }
+
+
+def _access(
+    records: list[dict[str, Any]], run_dir: Path, scenario: Scenario, run_tag: str
+) -> dict[str, Any]:
+    """For the shared pool of ``s3.concurrent_access``: reads and writes per object
+    (all of them in ``access.csv``, their spread and the hottest in result.json)."""
+    if scenario.load.workload != "s3.concurrent_access":
+        return {}
+    counts = access_counts(records, f"{run_tag}/shared/")
+    write_access_csv(run_dir / "access.csv", counts)
+    return {"access": access_summary(counts)}
 
 
 def write_timeseries(path: Path, series: WindowSeries, last_index: int) -> None:

@@ -19,11 +19,13 @@ from types import FrameType
 from typing import Any
 
 from harness.checks.collect import final_read, written_keys
+from harness.checks.sweep import objects_to_read, sweep
 from harness.errors import EXIT_INTERRUPTED, Interrupted, InvalidInput
 from harness.heal import heal
 from harness.history import HISTORY_FILE, HistoryWriter, read_history
 from harness.journal import Journal
 from harness.lab.local import LocalLab
+from harness.lab.s3 import check_s3_target, s3_target
 from harness.loadproc import START_MARGIN_S, LoadGenerator, loadgen_config
 from harness.progress import Progress
 from harness.result import analyse, write_result
@@ -159,6 +161,10 @@ def _run(
             progress.note(f"lab: attached to {lab.lab_id} ({', '.join(lab.services)})")
         target = lab.services[phase.load.target]
         params = scenario.workload_params()
+        s3 = None
+        if target.kind == "s3":
+            s3 = s3_target(target, scenario.lab.services.get(phase.load.target))
+            check_s3_target(s3)  # a bad endpoint, bucket or credentials: exit 3 now
         config = loadgen_config(
             target.client,
             params,
@@ -167,8 +173,10 @@ def _run(
             history=run_dir / HISTORY_FILE,
             users=phase.load.users,
             spawn_rate=phase.load.spawn_rate,
+            workload=phase.load.workload,
+            s3=s3,
         )
-        loadgen = LoadGenerator(run_dir, config)
+        loadgen = LoadGenerator(run_dir, config, env=s3.client_env() if s3 else None)
         loadgen.start()
         t0_ns = time.monotonic_ns() + int(START_MARGIN_S * 1e9)
         stop_ns = t0_ns + int(phase.duration_s * 1e9)
@@ -257,14 +265,19 @@ def _collect_integrity(
 ) -> None:
     assert scenario.checks.integrity is not None
     records = list(read_history(run_dir / HISTORY_FILE))
+    target = lab.services[scenario.load.target]
+    deadline = scenario.checks.integrity.final_read_deadline
+    if target.kind == "s3":
+        s3 = s3_target(target, scenario.lab.services.get(scenario.load.target))
+        sweep(s3, f"{run_tag}/", objects_to_read(records), history, deadline)
+        return
     keys = written_keys(records)
     attempted = {r["key"] for r in records if r.get("op") == "set"}
-    target = lab.services[scenario.load.target]
     final_read(
         target.client,
         keys,
         attempted,
         run_tag,
         history,
-        scenario.checks.integrity.final_read_deadline,
+        deadline,
     )

@@ -23,12 +23,13 @@ from pydantic import (
     Tag,
     ValidationError,
     field_validator,
+    model_validator,
 )
 
 from harness.errors import ScenarioError
 from harness.lab.external import ENDPOINT_VARIABLES, FROM_ENV, parse_endpoint
 from harness.units import ByteSize, Duration, format_duration, size_between
-from harness.workloads.params import WORKLOAD_SERVICE_KINDS, WORKLOADS
+from harness.workloads.params import WORKLOAD_INFO, WORKLOAD_SERVICE_KINDS, WORKLOADS
 from harness.yamlmarks import Path_, YamlProblem, line_for, load_with_marks
 
 
@@ -199,12 +200,25 @@ class LabSpec(_Model):
     services: dict[ServiceName, ServiceSpec] = Field(default_factory=_default_services)
 
 
+WorkloadName = Literal["redis.kv", "s3.small_objects", "s3.mixed", "s3.concurrent_access"]
+
+
 class LoadSpec(_Model):
-    workload: Literal["redis.kv"]
+    workload: WorkloadName
     target: str = "redis"
+    # Left out, users and spawn_rate take the workload's own defaults (redis.kv 10 at
+    # 10/s, s3.small_objects 20 at 5/s, s3.mixed 15 at 3/s, s3.concurrent_access 50 at 10/s).
     users: int = Field(10, ge=1, le=10_000)
     spawn_rate: float = Field(10.0, gt=0, le=10_000)
     params: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _workload_defaults(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("workload") in WORKLOAD_INFO:
+            info = WORKLOAD_INFO[data["workload"]]
+            data = {"users": info.users, "spawn_rate": info.spawn_rate, **data}
+        return data
 
 
 class TimelineEntry(_Model):
@@ -476,8 +490,8 @@ def _cross_check(s: Scenario, at: Any) -> list[str]:
         problems.append(
             at(
                 ("load", "target"),
-                f"workload {s.load.workload} needs a "
-                f"{WORKLOAD_SERVICE_KINDS[s.load.workload]} service",
+                f"workload {s.load.workload} needs a service of kind "
+                f"{WORKLOAD_SERVICE_KINDS[s.load.workload]}",
             )
         )
     try:

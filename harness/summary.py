@@ -23,6 +23,35 @@ def _v(value: Any, unit: str = "") -> str:
     return f"{value}{unit}"
 
 
+def _operations(w: dict[str, Any]) -> list[str]:
+    """The per-operation (and per size class) table, and the shared pool's access spread."""
+    rows = [
+        [
+            r["op"] if r["size_class"] == "all" else f"  {r['size_class']}",
+            str(r["ops"]),
+            _v(r["success_rate"]),
+            _v(r["ops_s"]),
+            _v(r["mb_s"]),
+            _v(r["p50_ms"], "ms"),
+            _v(r["p95_ms"], "ms"),
+            _v(r["p99_ms"], "ms"),
+        ]
+        for r in w.get("operations", [])
+    ]
+    if not rows:
+        return []
+    lines = _table(["operation", "ops", "success", "ops/s", "MB/s", "p50", "p95", "p99"], rows)
+    access = w.get("access")
+    if access and access.get("objects"):
+        r, wr = access["reads"], access["writes"]
+        lines.append(
+            f"shared objects: {access['objects']}, reads per object min {r['min']} "
+            f"median {_v(float(r['median']))} max {r['max']}, writes per object min "
+            f"{wr['min']} max {wr['max']} (per object: access.csv)"
+        )
+    return lines
+
+
 def render_summary(result: dict[str, Any]) -> str:
     w = result["workload"]
     b = result.get("baseline", {})
@@ -37,8 +66,9 @@ def render_summary(result: dict[str, Any]) -> str:
         f"{_v(b.get('throughput_ops_s'))} ops/s, error rate {_v(b.get('error_rate'))}, "
         f"p95 {_v(b.get('p95_ms'), 'ms')}",
         "",
-        "faults",
     ]
+    lines += _operations(w)
+    lines += ["", "faults"]
     rows = []
     for f in result["faults"]:
         target = f["target"] if isinstance(f["target"], str) else ",".join(f["target"])
@@ -58,6 +88,7 @@ def render_summary(result: dict[str, Any]) -> str:
                 _v(f["time_to_impact_s"], "s"),
                 _v(f["availability"]),
                 recover,
+                _v(f.get("first_write_ok_after_revert_s"), "s"),
             ]
         )
     lines += _table(
@@ -70,6 +101,7 @@ def render_summary(result: dict[str, Any]) -> str:
             "impact after",
             "availability",
             "recovered after",
+            "first write ok",
         ],
         rows,
     )

@@ -208,6 +208,9 @@ class LocalLab:
             argv=[binary, "-host", LOOPBACK, "-port", str(port)],
             cwd=str(self.root),
             log_path=str(self.root / "toxiproxy.log"),
+            # At its default level Toxiproxy logs several lines per client connection
+            # (S3 clients open one per request): tens of MB a minute.
+            env={"LOG_LEVEL": "error"},
         )
         self.toxiproxy_proc = proc
         proc.start()
@@ -356,6 +359,10 @@ class LocalLab:
         if self.toxiproxy_proc is not None:
             self.toxiproxy_proc.stop(grace_s=3.0)
         stop_strays(self.root)
+        # The credentials of servers that are gone: no run directory keeps a secret.
+        for proc in self.processes.values():
+            if proc.env_file is not None:
+                Path(proc.env_file).unlink(missing_ok=True)
         self._remove_disks()
         self._down = True
         if self.journal is not None:

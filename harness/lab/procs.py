@@ -45,6 +45,8 @@ class ManagedProcess:
     # A JSON file of environment variables the process gets (secrets stay out of argv
     # and out of every record, which hold only this path).
     env_file: str | None = None
+    # Plain (non-secret) environment variables for the process, recorded as they are.
+    env: dict[str, str] = field(default_factory=dict)
     _popen: subprocess.Popen[bytes] | None = field(default=None, repr=False, compare=False)
 
     def to_record(self) -> dict[str, Any]:
@@ -58,6 +60,7 @@ class ManagedProcess:
             "paused": [list(member) for member in self.paused],
             "stop_deadline": self.stop_deadline,
             "env_file": self.env_file,
+            "env": dict(self.env),
         }
 
     @classmethod
@@ -72,15 +75,16 @@ class ManagedProcess:
             paused=[(int(pid), float(created)) for pid, created in record.get("paused", [])],
             stop_deadline=record.get("stop_deadline"),
             env_file=record.get("env_file"),
+            env=dict(record.get("env", {})),
         )
 
     def start(self) -> None:
         """Start the process in a new session (Ctrl-C in the terminal does not reach it)."""
         Path(self.log_path).parent.mkdir(parents=True, exist_ok=True)
-        env = None
+        env = {**os.environ, **self.env} if self.env else None
         if self.env_file is not None:
             try:
-                env = {**os.environ, **json.loads(Path(self.env_file).read_text())}
+                env = {**(env or os.environ), **json.loads(Path(self.env_file).read_text())}
             except (OSError, ValueError) as exc:
                 raise LabError(f"could not read {self.name}'s environment file: {exc}") from None
         with open(self.log_path, "ab") as log:

@@ -194,6 +194,31 @@ def s3_target(
     )
 
 
+def s3_client(target: S3Target, timeout_s: float = 5.0, pool: int = 10) -> Any:
+    """A boto3 client for ``target`` with no retries (imported here: the CLI does not
+    load boto3 unless an S3 service is in use)."""
+    import boto3
+    from botocore.config import Config
+
+    return boto3.session.Session().client(
+        "s3",
+        endpoint_url=target.endpoint_url,
+        region_name=target.region,
+        aws_access_key_id=target.access_key,
+        aws_secret_access_key=target.secret_key,
+        aws_session_token=target.session_token,
+        config=Config(
+            retries={"total_max_attempts": 1, "mode": "standard"},
+            connect_timeout=min(timeout_s, 2.0),
+            read_timeout=timeout_s,
+            max_pool_connections=pool,
+            s3={"addressing_style": "path"},
+            request_checksum_calculation="when_required",
+            response_checksum_validation="when_required",
+        ),
+    )
+
+
 # Error codes that mean "these keys are not accepted here" (XAdminUserNotFound: versitygw's
 # unknown access key).
 REJECTED_CODES = frozenset(
@@ -231,26 +256,11 @@ def check_s3_target(target: S3Target, timeout_s: float = 3.0) -> None:
     ``LabError`` (exit 3) that says what is wrong: the endpoint is unreachable (refused,
     timed out, closed by the proxy, TLS), the credentials were rejected (and where they
     came from, never their value), the bucket does not exist, or the region is wrong.
-    boto3 is imported here, not at module import (the CLI does not load it)."""
-    import boto3
+    boto3 is loaded only when this is called (``s3_client``), never by the CLI's start."""
     import botocore.exceptions
-    from botocore.config import Config
 
-    config = Config(
-        connect_timeout=timeout_s,
-        read_timeout=timeout_s,
-        retries={"total_max_attempts": 1, "mode": "standard"},
-    )
     try:
-        client = boto3.session.Session().client(
-            "s3",
-            endpoint_url=target.endpoint_url,
-            region_name=target.region,
-            aws_access_key_id=target.access_key,
-            aws_secret_access_key=target.secret_key,
-            aws_session_token=target.session_token,
-            config=config,
-        )
+        client = s3_client(target, timeout_s=timeout_s, pool=1)
     except botocore.exceptions.BotoCoreError as exc:
         raise LabError(f"cannot make an S3 client for {target.where()}: {exc}") from None
     unreachable = (botocore.exceptions.ConnectionError, botocore.exceptions.HTTPClientError)
@@ -294,7 +304,7 @@ def _unreachable(target: S3Target, exc: Exception, timeout_s: float) -> str:
             "not trust: see AWS_CA_BUNDLE)"
         )
     elif isinstance(exc, bx.ConnectTimeoutError):
-        why = f"no connection within {timeout_s:g} s"
+        why = "the connection timed out"
     elif isinstance(exc, bx.ReadTimeoutError):
         why = f"no answer within {timeout_s:g} s"
     elif isinstance(exc, bx.ConnectionClosedError):

@@ -31,7 +31,7 @@ from locust.env import Environment
 
 from harness.history import HistoryWriter
 from harness.windows import new_histogram, percentile_ms, record_latency
-from harness.workloads.params import RedisKVParams
+from harness.workloads.params import WORKLOADS
 from harness.workloads.redis_kv import make_user_class
 
 _ = locust.__version__
@@ -83,21 +83,49 @@ class Recorder:
         return event
 
 
+def user_class_for(
+    config: dict[str, Any], params: Any, history: HistoryWriter | None
+) -> type[locust.User]:
+    """The Locust user class of the configured workload, bound to its target. The S3
+    workloads' module (and with it boto3) is imported only here, after locust."""
+    workload = config.get("workload", "redis.kv")
+    if workload == "redis.kv":
+        return make_user_class(
+            config["host"],
+            config["port"],
+            params,
+            config["seed"],
+            config["key_prefix"],
+            config.get("process_prefix", ""),
+        )
+    from harness.workloads import s3_objects
+
+    shared = s3_objects.Shared(
+        client=s3_objects.make_client(config["s3"], params, pool=config["users"] + 4),
+        bucket=config["s3"]["bucket"],
+        prefix=f"{config['key_prefix']}/",
+        seed=config["seed"],
+        params=params,
+        process_prefix=config.get("process_prefix", ""),
+    )
+    if workload == "s3.concurrent_access":
+        s3_objects.populate(shared, (history or HistoryWriter(Path(os.devnull))).write)
+    return s3_objects.make_user_class(workload, shared)
+
+
 def run(config: dict[str, Any]) -> int:
-    params = RedisKVParams.model_validate(config["params"])
-    user_class = make_user_class(
-        config["host"],
-        config["port"],
-        params,
-        config["seed"],
-        config["key_prefix"],
-        config.get("process_prefix", ""),
-    )
+    params = WORKLOADS[config.get("workload", "redis.kv")].model_validate(config["params"])
     history = (
-        HistoryWriter(Path(config["history"]), buffer_bytes=256 * 1024) if params.record else None
+        HistoryWriter(Path(config["history"]), buffer_bytes=256 * 1024)
+        if params.record  # type: ignore[attr-defined]
+        else None
     )
+    user_class = user_class_for(config, params, history)
     recorder = Recorder(history)
-    env = Environment(user_classes=[user_class], stop_timeout=params.op_timeout * 2 + 1.0)
+    env = Environment(
+        user_classes=[user_class],
+        stop_timeout=params.op_timeout * 2 + 1.0,  # type: ignore[attr-defined]
+    )
     env.events.request.add_listener(recorder.on_request)
     runner = env.create_local_runner()
     parent = os.getppid()

@@ -78,9 +78,7 @@ def test_process_restart_may_omit_for():
     assert planned.for_s == 0.0
 
 
-@pytest.mark.parametrize(
-    "name", ["redis-partition.yaml", "redis-crash.yaml", "redis-disk-full.yaml"]
-)
+@pytest.mark.parametrize("name", sorted(p.name for p in SCENARIOS.glob("*.yaml")))
 def test_shipped_scenarios_validate(name):
     scenario = load_scenario(SCENARIOS / name)
     assert scenario.name == name.removesuffix(".yaml")
@@ -506,3 +504,73 @@ def test_an_s3_service_takes_its_kind_and_a_bucket():
 )
 def test_s3_service_mistakes_are_explained(store, expected):
     assert expected in only_problem(S3_LAB.format(store=store))
+
+
+S3_LOAD = """\
+name: s3
+duration: 5s
+lab:
+  services:
+    store: {{kind: s3}}
+load:
+  workload: {workload}
+  target: store
+  params: {params}
+"""
+
+
+@pytest.mark.parametrize(
+    ("workload", "users", "spawn_rate"),
+    [("s3.small_objects", 20, 5), ("s3.mixed", 15, 3), ("s3.concurrent_access", 50, 10)],
+)
+def test_each_s3_workload_has_its_own_default_users_and_spawn_rate(workload, users, spawn_rate):
+    scenario = parse_scenario(S3_LOAD.format(workload=workload, params="{}"), "s.yaml")
+    assert (scenario.load.users, scenario.load.spawn_rate) == (users, spawn_rate)
+    assert scenario.workload_params().record
+
+
+def test_s3_workload_defaults_follow_the_usual_s3_stress_mixes():
+    mixed = parse_scenario(S3_LOAD.format(workload="s3.mixed", params="{}"), "s.yaml")
+    params = mixed.workload_params()
+    assert [(c.name, c.min, c.max, c.weight) for c in params.sizes] == [
+        ("small", 1000, 100_000, 60),
+        ("medium", 100_000, 10_000_000, 30),
+        ("large", 10_000_000, 100_000_000, 10),
+    ]
+    assert params.mix.weights() == {"put": 50, "get": 35, "list": 10, "delete": 5}
+    assert (params.multipart_threshold, params.part_size) == (8 << 20, 8 << 20)
+    text = S3_LOAD.format(
+        workload="s3.small_objects", params="{sizes: [{name: one, min: 1MiB, max: 1MiB}]}"
+    )
+    small = parse_scenario(text, "s.yaml").workload_params()
+    assert [(c.min, c.max) for c in small.sizes] == [(1 << 20, 1 << 20)]
+    assert small.mix.weights() == {"put": 70, "get": 20, "delete": 10}
+
+
+@pytest.mark.parametrize(
+    ("workload", "params", "expected"),
+    [
+        (
+            "s3.mixed",
+            "{sizes: [{name: big, min: 10MiB, max: 1MiB}]}",
+            "s.yaml:9: load.params.sizes.0: size class big: min 10MiB is above max 1MiB",
+        ),
+        ("s3.mixed", "{part_size: 1MiB}", "load.params.part_size: expected between 5MiB and 5GiB"),
+        ("s3.small_objects", "{mix: {get: 1}}", "the mix needs a put weight above 0"),
+        ("s3.concurrent_access", "{mix: {delete: 1}}", "unknown field 'delete'"),
+        (
+            "s3.concurrent_access",
+            "{mix: {get: 0, list: 0, put: 0}}",
+            "at least one of get, list, put needs a weight above 0",
+        ),
+        ("s3.mixed", "{sizes: []}", "load.params.sizes: List should have at least 1 item"),
+    ],
+)
+def test_s3_workload_parameter_mistakes_are_explained(workload, params, expected):
+    assert expected in only_problem(S3_LOAD.format(workload=workload, params=params))
+
+
+def test_an_s3_workload_needs_an_s3_service():
+    text = S3_LOAD.format(workload="s3.mixed", params="{}").replace("target: store", "")
+    text = text.replace("store: {kind: s3}", "redis: {}\n    store: {kind: s3}")
+    assert "load.target: workload s3.mixed needs a service of kind s3" in only_problem(text)
