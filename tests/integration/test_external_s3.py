@@ -327,3 +327,82 @@ def test_lab_up_status_and_faults_by_hand_on_an_external_server(
     finally:
         stopped = harness(["lab", "down"], harness_env)
     assert stopped.returncode == 0, stopped.stderr
+
+
+RUN_SCENARIO = """\
+name: external-run
+seed: 5
+lab:
+  services:
+    store:
+      kind: s3
+      endpoint: {url}
+      bucket: userbucket
+{credentials}duration: 6s
+load:
+  workload: s3.small_objects
+  target: store
+  users: 4
+  spawn_rate: 50
+timeline:
+  - id: cut
+    at: 2s
+    for: 1s
+    fault: network.down
+    target: store
+checks:
+  integrity: {{final_read_deadline: 3s}}
+"""
+
+
+def run_files(out: Path) -> str:
+    return "\n".join(p.read_text(errors="replace") for p in out.rglob("*") if p.is_file())
+
+
+def test_a_chaos_run_on_the_external_server_with_credentials_from_the_scenario(
+    server: Server, tmp_path: Path, harness_env: dict[str, str], no_leftovers: None
+) -> None:
+    block = f"      credentials: {{access_key: {server.access}, secret_key: {server.secret}}}\n"
+    path = write_scenario(
+        tmp_path / "run.yaml", RUN_SCENARIO.format(url=server.url, credentials=block)
+    )
+    out = tmp_path / "run"
+    env = {k: v for k, v in harness_env.items() if not k.startswith("AWS_")}
+    done = harness(["chaos", "run", str(path), "--out", str(out)], env)
+    assert done.returncode in (0, 1), done.stdout + done.stderr
+    result = json.loads((out / "result.json").read_text())
+    assert result["status"] != "error", result
+    (fault,) = result["faults"]
+    assert fault["kind"] == "network.down" and fault["reverted_at_s"] is not None
+    integrity = result["checks"]["integrity"]
+    assert integrity["verdict"] == "pass" and integrity["acked"] > 0, integrity
+    # The objects are on the user's server, under this run's prefix.
+    assert any((server.lab.root / "s3" / BUCKET).rglob("*"))
+    stored = json.loads((out / "scenario.json").read_text())["lab"]["services"]["store"]
+    assert stored["credentials"]["secret_key"] == "**********"
+    everything = run_files(out) + done.stdout + done.stderr
+    assert server.secret not in everything and server.access not in everything
+
+
+def test_a_chaos_run_takes_the_credentials_from_the_environment_and_says_when_refused(
+    server: Server, tmp_path: Path, harness_env: dict[str, str], no_leftovers: None
+) -> None:
+    path = write_scenario(
+        tmp_path / "run.yaml", RUN_SCENARIO.format(url=server.url, credentials="")
+    )
+    env = {k: v for k, v in harness_env.items() if not k.startswith("AWS_")}
+    env.update(AWS_ACCESS_KEY_ID=server.access, AWS_SECRET_ACCESS_KEY="wrong-0123")
+    out = tmp_path / "refused"
+    done = harness(["chaos", "run", str(path), "--out", str(out)], env)
+    assert done.returncode == 3, done.stdout + done.stderr
+    assert "rejected the credentials from the environment (AWS_ACCESS_KEY_ID" in done.stderr
+    assert "wrong-0123" not in run_files(out) + done.stderr and server.access not in done.stderr
+    assert not (out / "loadgen.json").exists()  # no load was started
+
+    env["AWS_SECRET_ACCESS_KEY"] = server.secret
+    out = tmp_path / "accepted"
+    done = harness(["chaos", "run", str(path), "--out", str(out)], env)
+    assert done.returncode in (0, 1), done.stdout + done.stderr
+    result = json.loads((out / "result.json").read_text())
+    assert result["checks"]["integrity"]["verdict"] == "pass"
+    assert server.secret not in run_files(out) + done.stdout + done.stderr
