@@ -89,6 +89,17 @@ class Fault(ABC):
         return []
 
 
+def external_problem(service: ServiceSpec, what: str) -> str | None:
+    """Why a fault that needs ``what`` of a server the lab runs cannot act on ``service``
+    (a user's own server), or ``None`` when the lab runs it."""
+    from harness.scenario import is_external
+
+    if not is_external(service):
+        return None
+    where = "its endpoint from the environment" if service.endpoint == "env" else service.endpoint
+    return f"it is an external server ({where}) that the lab did not start: it has no {what}"
+
+
 _REGISTRY: dict[str, type[Fault]] = {}
 
 

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, Literal
 import psutil
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from faults.base import Fault, register
+from faults.base import Fault, external_problem, register
 from harness.errors import FaultError
 from harness.lab import blkio, disk, fiu
 from harness.scenario import RedisServiceSpec
@@ -60,6 +60,8 @@ class _DiskFault(Fault):
     @classmethod
     def target_problem(cls, name: str, service: ServiceSpec) -> str | None:
         where = f"lab.services.{name}"
+        if (why := external_problem(service, "lab filesystem")) is not None:
+            return why
         if service.disk is None:
             return f"it has no lab filesystem: add a disk: block to {where} (e.g. disk: {{}})"
         if isinstance(service, RedisServiceSpec) and service.durability == "off":

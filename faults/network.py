@@ -16,10 +16,14 @@ from typing import TYPE_CHECKING, Any, ClassVar, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from faults.base import Fault, register
+from harness.errors import FaultError, HarnessError
+from harness.lab.external import resolve_endpoint
 from harness.lab.toxiproxy import ToxiproxyClient, ToxiproxyConflict, ToxiproxyNotFound
+from harness.scenario import is_external
 
 if TYPE_CHECKING:
     from harness.lab.base import Lab
+    from harness.scenario import ServiceSpec
 
 Stream = Literal["upstream", "downstream", "both"]
 HOUR_MS = 3_600_000
@@ -29,7 +33,35 @@ def _streams(stream: Stream) -> list[str]:
     return ["upstream", "downstream"] if stream == "both" else [stream]
 
 
-class ToxicFault(Fault):
+class _ThroughProxy(Fault):
+    """A fault on the targets' Toxiproxy proxies: every target needs one."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        direct = [svc.name for svc in self.target.services if not svc.proxy]
+        if direct:
+            raise FaultError(f"{self.kind}: {', '.join(direct)} reached without a proxy")
+
+    @classmethod
+    def target_problem(cls, name: str, service: ServiceSpec) -> str | None:
+        if is_external(service) and _https(service.endpoint):
+            return (
+                "it is an external https server, reached directly: Toxiproxy cannot sit in "
+                "a TLS connection unnoticed (the client checks that the server's certificate "
+                "names the host it dialled, not the proxy), so there is no proxy to fault; "
+                "use an http:// endpoint for network faults"
+            )
+        return None
+
+
+def _https(endpoint: str) -> bool:
+    try:
+        return resolve_endpoint(endpoint).tls
+    except (ValueError, HarnessError):
+        return False  # the endpoint itself is reported elsewhere
+
+
+class ToxicFault(_ThroughProxy):
     """A fault made of toxics on each target's proxy."""
 
     toxic_type: ClassVar[str]
@@ -208,7 +240,7 @@ class LimitData(ToxicFault):
     attribute_params = {"bytes": "bytes"}
 
 
-class _ProxySwitch(Fault):
+class _ProxySwitch(_ThroughProxy):
     """Faults that turn the proxies themselves off; reverted by turning them on."""
 
     def revert_record(self) -> dict[str, Any]:

@@ -14,12 +14,13 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from faults.base import Fault, register
+from faults.base import Fault, external_problem, register
 from harness.errors import FaultError
 from harness.units import Duration
 
 if TYPE_CHECKING:
     from harness.lab.base import Lab
+    from harness.scenario import ServiceSpec
 
 SIGNALS = {"KILL": signal.SIGKILL, "TERM": signal.SIGTERM, "INT": signal.SIGINT}
 DAY_S = 24 * 3600
@@ -30,6 +31,10 @@ _WHILE_DOWN = "through Toxiproxy new connections are accepted and closed at once
 
 class _ProcessFault(Fault):
     needs = "a process the lab started (local lab)"
+
+    @classmethod
+    def target_problem(cls, name: str, service: ServiceSpec) -> str | None:
+        return external_problem(service, "process the harness could signal")
 
     def revert_record(self) -> dict[str, Any]:
         return {"lab_id": self.target.lab.lab_id, "services": self.target_names}

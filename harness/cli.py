@@ -57,18 +57,27 @@ def reports_errors(func: F) -> F:
 
 
 FileArg = Annotated[Path, typer.Argument(help="Scenario YAML file.", show_default=False)]
+AllowExternal = Annotated[
+    bool,
+    typer.Option(
+        "--allow-external",
+        help="Allow external servers (endpoint:) that are not on loopback; without it "
+        "they are refused (exit 2).",
+    ),
+]
 
 
 @scenario_app.command("validate")
 @reports_errors
-def scenario_validate(file: FileArg) -> None:
-    """Check a scenario file; print the problems with file:line, exit 2 if any; exit 3 if
-    this machine lacks what it needs (root, loop devices, libfiu...)."""
+def scenario_validate(file: FileArg, allow_external: AllowExternal = False) -> None:
+    """Check a scenario file; print the problems with file:line, exit 2 if any (or an
+    external server off loopback without --allow-external); exit 3 if this machine lacks
+    what it needs (root, loop devices, libfiu...)."""
     from harness.plan import preflight
     from harness.scenario import load_scenario
 
     scenario = load_scenario(file)
-    preflight(scenario)
+    preflight(scenario, allow_external)
     typer.echo(
         f"{file}: ok ({scenario.name}, {len(scenario.timeline)} faults, {scenario.duration:g}s)"
     )
@@ -98,6 +107,7 @@ def chaos_run(
             help="new: a lab of the run's own; attach: the running lab (`harness lab up`).",
         ),
     ] = "new",
+    allow_external: AllowExternal = False,
 ) -> None:
     """Run a scenario on the local lab and write the run directory."""
     from harness.errors import InvalidInput
@@ -115,16 +125,21 @@ def chaos_run(
         scenario = against_lab(scenario, attached.specs, str(file), attached.lab_id)
     if dry_run:
         typer.echo(render_plan(scenario))
-        preflight(scenario)
+        preflight(scenario, allow_external)
         return
-    preflight(scenario)  # what the machine lacks is said before anything starts
+    preflight(scenario, allow_external)  # what the machine lacks is said before anything starts
     from harness.progress import Progress
     from harness.runner import default_run_dir, run_scenario
     from harness.summary import render_summary
 
     run_dir = out or default_run_dir(scenario)
     outcome = run_scenario(
-        scenario, run_dir, Progress(scenario.duration, progress), _journal(), attached
+        scenario,
+        run_dir,
+        Progress(scenario.duration, progress),
+        _journal(),
+        attached,
+        allow_external=allow_external,
     )
     if outcome.result is None:
         _err(f"interrupted: faults reverted, lab stopped; partial run in {run_dir}")
@@ -174,6 +189,7 @@ def lab_up_command(
         typer.Option("--scenario", help="Take the services from this scenario's lab block."),
     ] = None,
     as_json: JsonOpt = False,
+    allow_external: AllowExternal = False,
 ) -> None:
     """Start the persistent lab (default: Redis named `redis`, an S3 server named `s3`).
 
@@ -181,7 +197,7 @@ def lab_up_command(
     from harness.labctl import lab_up, state_path
 
     journal = _journal()
-    up = lab_up(journal, _lab_services(scenario))
+    up = lab_up(journal, _lab_services(scenario), allow_external)
     _print_heal(up.healed, quiet_if_empty=True)
     record = up.lab.to_record()
     if as_json:
@@ -190,7 +206,9 @@ def lab_up_command(
     verb = "lab up" if up.started else "lab already up"
     typer.echo(f"{verb}: {up.lab.lab_id} (state {state_path(journal)})")
     for name, svc in up.lab.services.items():
-        typer.echo(f"  {name:<10} {svc.kind:<6} clients: {svc.client}  (upstream {svc.upstream})")
+        server = svc.options.get("external")
+        behind = f"external {server}" if server else f"upstream {svc.upstream}"
+        typer.echo(f"  {name:<10} {svc.kind:<6} clients: {svc.client}  ({behind})")
     typer.echo(f"  toxiproxy  api: {record['toxiproxy']}")
     typer.echo(f"  data and logs: {up.lab.root}")
 
@@ -214,6 +232,8 @@ def lab_status_command(as_json: JsonOpt = False) -> None:
             proxy = ("proxy enabled" if svc.get("proxy_enabled") else "proxy DISABLED") + (
                 f", toxics: {', '.join(svc['toxics'])}" if svc.get("toxics") else ""
             )
+            if svc["external"] and "proxy_enabled" not in svc and "proxy_error" not in svc:
+                proxy = "no proxy (https, reached directly)"
             ping = "no reply" if svc["ping_ms"] is None else f"answers in {svc['ping_ms']}ms"
             typer.echo(f"  {name:<10} {svc['client']:<16} {svc['process']:<20} {proxy}; {ping}")
         typer.echo(render_faults(status["faults"]))

@@ -25,6 +25,7 @@ from harness.errors import EnvironmentProblem, FaultError, InvalidInput
 from harness.heal import HealReport, fault_id, heal, lab_running
 from harness.journal import Journal
 from harness.lab.local import LocalLab, new_lab_id, service_ready
+from harness.lab.s3 import tcp_open
 from harness.scenario import EXCLUSIVE, ServiceSpec, explain_errors
 from harness.units import format_duration
 
@@ -75,9 +76,11 @@ class LabUp:
     healed: HealReport
 
 
-def lab_up(journal: Journal, services: dict[str, ServiceSpec]) -> LabUp:
+def lab_up(
+    journal: Journal, services: dict[str, ServiceSpec], allow_external: bool = False
+) -> LabUp:
     """Heal what earlier runs left, then start the persistent lab (or return the one
-    already up)."""
+    already up). External servers off loopback need ``allow_external``."""
     healed = heal(journal)
     existing = current_lab(journal)
     if existing is not None:
@@ -85,7 +88,12 @@ def lab_up(journal: Journal, services: dict[str, ServiceSpec]) -> LabUp:
     _forget_dead_lab(journal)
     lab_id = new_lab_id()
     lab = LocalLab(
-        journal.path.parent / "labs" / lab_id, services, journal, persistent=True, lab_id=lab_id
+        journal.path.parent / "labs" / lab_id,
+        services,
+        journal,
+        persistent=True,
+        lab_id=lab_id,
+        allow_external=allow_external,
     )
     lab.state_file = state_path(journal)
     lab.up()
@@ -139,20 +147,23 @@ def lab_status(journal: Journal) -> dict[str, Any] | None:
     if lab is None:
         return status
     for name, svc in lab.services.items():
+        server = svc.options.get("external")
         entry: dict[str, Any] = {
             "kind": svc.kind,
             "client": str(svc.client),
             "upstream": str(svc.upstream),
-            "process": _process_state(lab, name),
+            "external": server,
+            "process": f"external {server}" if server else _process_state(lab, name),
         }
-        try:
-            assert lab.toxiproxy is not None
-            proxy = lab.toxiproxy.get_proxy(svc.proxy)
-            entry["proxy_enabled"] = proxy.enabled
-            entry["toxics"] = [t.name for t in proxy.toxics]
-        except Exception as exc:
-            entry["proxy_error"] = f"{type(exc).__name__}: {exc}"
-        entry["ping_ms"] = _ping_ms(svc.kind, svc.client.host, svc.client.port)
+        if svc.proxy:
+            try:
+                assert lab.toxiproxy is not None
+                proxy = lab.toxiproxy.get_proxy(svc.proxy)
+                entry["proxy_enabled"] = proxy.enabled
+                entry["toxics"] = [t.name for t in proxy.toxics]
+            except Exception as exc:
+                entry["proxy_error"] = f"{type(exc).__name__}: {exc}"
+        entry["ping_ms"] = _ping_ms(svc.kind, svc.client.host, svc.client.port, tls=not svc.proxy)
         status["services"][name] = entry
     return status
 
@@ -169,10 +180,12 @@ def _process_state(lab: LocalLab, name: str) -> str:
     return f"pid {live.pid}" + (" (paused)" if paused else "")
 
 
-def _ping_ms(kind: str, host: str, port: int) -> float | None:
+def _ping_ms(kind: str, host: str, port: int, tls: bool = False) -> float | None:
+    """How long the service takes to answer (an https server reached directly: to accept
+    a connection), or ``None``."""
     start = time.monotonic()
     try:
-        ok = service_ready(kind, host, port, timeout_s=0.5)
+        ok = tcp_open(host, port, 0.5) if tls else service_ready(kind, host, port, timeout_s=0.5)
     except OSError:
         return None
     return round((time.monotonic() - start) * 1000, 2) if ok else None

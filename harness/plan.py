@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from harness.errors import LabError
-from harness.scenario import RedisServiceSpec, Scenario, ServiceSpec
+from harness.lab.external import ENDPOINT_VARIABLES, FROM_ENV
+from harness.lab.s3 import CREDENTIAL_VARIABLES
+from harness.scenario import RedisServiceSpec, Scenario, ServiceSpec, is_external
 from harness.timeline import build_events
 from harness.units import format_size
 
@@ -14,6 +16,9 @@ def render_plan(scenario: Scenario) -> str:
     lines.append("lab:")
     lines.append("  toxiproxy-server on a free 127.0.0.1 port")
     for name, svc in scenario.lab.services.items():
+        if is_external(svc):
+            lines.append(f"  {name}: {_external_words(name, svc)}")
+            continue
         what = (
             f"redis-server (durability {svc.durability})"
             if isinstance(svc, RedisServiceSpec)
@@ -44,6 +49,23 @@ def render_plan(scenario: Scenario) -> str:
     return "\n".join(lines)
 
 
+def _external_words(name: str, svc: ServiceSpec) -> str:
+    assert is_external(svc)
+    proxied = f"through Toxiproxy proxy '{name}'"
+    if svc.endpoint == FROM_ENV:
+        where = f"at the URL in {' or '.join(ENDPOINT_VARIABLES)}"
+        reached = f"{proxied} (http) or directly (https)"
+    elif svc.endpoint.startswith("https:"):
+        where, reached = f"at {svc.endpoint}", "directly (https: no proxy, no network faults)"
+    else:
+        where, reached = f"at {svc.endpoint}", proxied
+    keys = "the scenario" if svc.credentials else " / ".join(CREDENTIAL_VARIABLES)
+    return (
+        f"external S3 server {where} (not started by the lab; bucket {svc.bucket}, "
+        f"credentials from {keys}), clients {reached}"
+    )
+
+
 def _disk_words(svc: ServiceSpec) -> str:
     if svc.disk is None:
         return ""
@@ -52,13 +74,16 @@ def _disk_words(svc: ServiceSpec) -> str:
     return f" on its own {format_size(svc.disk.size)} {how}{fiu}"
 
 
-def preflight(scenario: Scenario) -> None:
+def preflight(scenario: Scenario, allow_external: bool = False) -> None:
     """Raise ``LabError`` (exit 3) if the lab could not start on this machine or a fault
-    could not be applied there: everything missing at once, each with how to get it."""
+    could not be applied there: everything missing at once, each with how to get it.
+    First, an external server not on loopback without ``allow_external`` (the user's
+    ``--allow-external``) is ``InvalidInput`` (exit 2)."""
     from faults.base import get_kind
     from harness.lab import disk, fiu
-    from harness.lab.local import find_service_binaries, find_toxiproxy_server
+    from harness.lab.local import external_endpoints, find_service_binaries, find_toxiproxy_server
 
+    external_endpoints(dict(scenario.lab.services), allow_external)
     find_toxiproxy_server()
     find_service_binaries(dict(scenario.lab.services))
     missing = []

@@ -90,9 +90,11 @@ def run_scenario(
     progress: Progress,
     journal: Journal | None = None,
     attach: LocalLab | None = None,
+    allow_external: bool = False,
 ) -> RunOutcome:
     """Run ``scenario`` on a lab of its own, or on the running lab ``attach`` (which is
-    left running, with the faults of this run reverted)."""
+    left running, with the faults of this run reverted). ``allow_external``: the user's
+    ``--allow-external`` (external servers off loopback)."""
     journal = journal or Journal(watchdog=True)
     prepare_run_dir(run_dir)
     (run_dir / "scenario.json").write_text(scenario.model_dump_json(indent=2, by_alias=True))
@@ -108,7 +110,7 @@ def run_scenario(
     interrupted: Interrupted | None = None
     with signals.installed():
         try:
-            _run(scenario, run_dir, progress, journal, signals, errors, attach)
+            _run(scenario, run_dir, progress, journal, signals, errors, attach, allow_external)
         except Interrupted as exc:
             interrupted = exc
     if interrupted is None and signals.received is not None:
@@ -141,10 +143,13 @@ def _run(
     signals: _Signals,
     errors: list[str],
     attach: LocalLab | None,
+    allow_external: bool = False,
 ) -> None:
     run_tag = uuid.uuid4().hex[:8]
     phase = scenario.phases()[0]
-    lab = attach or LocalLab(run_dir / "lab", dict(scenario.lab.services), journal)
+    lab = attach or LocalLab(
+        run_dir / "lab", dict(scenario.lab.services), journal, allow_external=allow_external
+    )
     history = HistoryWriter(run_dir / HISTORY_FILE)
     loadgen: LoadGenerator | None = None
     nemesis: Nemesis | None = None
@@ -158,7 +163,7 @@ def _run(
         params = scenario.workload_params()
         s3 = None
         if target.kind == "s3":
-            s3 = s3_target(target)
+            s3 = s3_target(target, scenario.lab.services.get(phase.load.target))
             check_s3_target(s3)  # a bad endpoint, bucket or credentials: exit 3 now
         config = loadgen_config(
             target.client,
@@ -263,7 +268,8 @@ def _collect_integrity(
     target = lab.services[scenario.load.target]
     deadline = scenario.checks.integrity.final_read_deadline
     if target.kind == "s3":
-        sweep(s3_target(target), f"{run_tag}/", objects_to_read(records), history, deadline)
+        s3 = s3_target(target, scenario.lab.services.get(scenario.load.target))
+        sweep(s3, f"{run_tag}/", objects_to_read(records), history, deadline)
         return
     keys = written_keys(records)
     attempted = {r["key"] for r in records if r.get("op") == "set"}

@@ -9,15 +9,17 @@ existing single-phase files keep their meaning.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, Literal, get_origin
+from typing import Annotated, Any, Literal, TypeGuard, get_origin
 
 from pydantic import (
     BaseModel,
     ConfigDict,
     Discriminator,
     Field,
+    SecretStr,
     Tag,
     ValidationError,
     field_validator,
@@ -25,6 +27,7 @@ from pydantic import (
 )
 
 from harness.errors import ScenarioError
+from harness.lab.external import ENDPOINT_VARIABLES, FROM_ENV, parse_endpoint
 from harness.units import ByteSize, Duration, format_duration, size_between
 from harness.workloads.params import WORKLOAD_INFO, WORKLOAD_SERVICE_KINDS, WORKLOADS
 from harness.yamlmarks import Path_, YamlProblem, line_for, load_with_marks
@@ -80,21 +83,105 @@ class S3ServiceSpec(_Model):
         return value
 
 
+class S3Credentials(_Model):
+    """Keys for an external S3 server. Held as secrets: a dump of the scenario (the run's
+    ``scenario.json``) shows ``**********``, and the lab's records leave them out."""
+
+    access_key: SecretStr
+    secret_key: SecretStr
+    session_token: SecretStr | None = None
+
+
+REGION_PATTERN = r"^[a-z0-9-]{1,40}$"
+
+
+class ExternalS3ServiceSpec(_Model):
+    """The user's own S3 server (Ceph RGW, a cloud bucket): the lab starts nothing. An
+    http endpoint is reached through a Toxiproxy proxy of its own, so network faults act
+    on it; an https one directly (Toxiproxy cannot sit in a TLS path unnoticed)."""
+
+    kind: Literal["s3"]
+    endpoint: str = Field(
+        description="http(s)://host[:port], or env: "
+        f"{' or '.join(ENDPOINT_VARIABLES)} (looked up when checked and at lab start)"
+    )
+    bucket: str = Field(pattern=BUCKET_PATTERN, description="an existing bucket")
+    region: str | None = Field(
+        None,
+        pattern=REGION_PATTERN,
+        description="signing region; default AWS_REGION, AWS_DEFAULT_REGION or us-east-1",
+    )
+    credentials: S3Credentials | None = Field(
+        None,
+        description="default AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY (AWS_SESSION_TOKEN)",
+    )
+    disk: DiskSpec | None = None
+
+    @field_validator("endpoint")
+    @classmethod
+    def _endpoint_url(cls, value: str) -> str:
+        if value != FROM_ENV:
+            try:
+                parse_endpoint(value)
+            except ValueError as exc:
+                # A URL may carry a password: it is echoed without one.
+                shown = re.sub(r"//[^/]*@", "//***@", value)
+                raise ValueError(f"{exc}, got {shown!r}") from None
+        return value
+
+    @field_validator("disk")
+    @classmethod
+    def _no_disk(cls, value: DiskSpec | None) -> DiskSpec | None:
+        if value is not None:
+            raise ValueError(
+                "not allowed with an endpoint: the lab does not own an external server's "
+                "disk, so it cannot make or fault one (remove disk:)"
+            )
+        return value
+
+
+# The fields that make a kind s3 service external (`endpoint` is the required one).
+_EXTERNAL_FIELDS = ("endpoint", "region", "credentials")
+
+
+def is_external(spec: Any) -> TypeGuard[ExternalS3ServiceSpec]:
+    """True for a service the lab does not start (a user's own server)."""
+    return isinstance(spec, ExternalS3ServiceSpec)
+
+
 def _service_kind(value: Any) -> str:
-    kind = value.get("kind", "redis") if isinstance(value, dict) else getattr(value, "kind", "")
-    return f"kind={kind}"
+    if isinstance(value, dict):
+        kind = value.get("kind", "redis")
+        if kind == "s3" and any(f in value for f in _EXTERNAL_FIELDS):
+            return "kind=s3-external"
+        return f"kind={kind}"
+    return "kind=s3-external" if is_external(value) else f"kind={getattr(value, 'kind', '')}"
 
 
-# `kind` picks the model (redis when absent); error locations carry the tag `kind=...`.
+# `kind` picks the model (redis when absent; s3 with an endpoint is the external one);
+# error locations carry the tag `kind=...`.
 ServiceSpec = Annotated[
-    Annotated[RedisServiceSpec, Tag("kind=redis")] | Annotated[S3ServiceSpec, Tag("kind=s3")],
+    Annotated[RedisServiceSpec, Tag("kind=redis")]
+    | Annotated[S3ServiceSpec, Tag("kind=s3")]
+    | Annotated[ExternalS3ServiceSpec, Tag("kind=s3-external")],
     Discriminator(
         _service_kind,
         custom_error_type="service_kind",
         custom_error_message="expected kind: redis or s3",
     ),
 ]
-SERVICE_MODELS: dict[str, type[BaseModel]] = {"redis": RedisServiceSpec, "s3": S3ServiceSpec}
+# By discriminator tag (without `kind=`): for the fields an error message lists.
+SERVICE_MODELS: dict[str, type[BaseModel]] = {
+    "redis": RedisServiceSpec,
+    "s3": S3ServiceSpec,
+    "s3-external": ExternalS3ServiceSpec,
+}
+
+
+def spec_record(spec: ServiceSpec) -> dict[str, Any]:
+    """A service's settings for the lab's records (journal, ``lab.json``, history):
+    JSON data without credentials, which stay in the scenario and the environment."""
+    return spec.model_dump(mode="json", exclude={"credentials"})
 
 
 def _default_services() -> dict[str, ServiceSpec]:
@@ -292,7 +379,14 @@ def against_lab(
     """``scenario`` with its lab block replaced by a running lab's services, checked
     again (``--lab attach``): targets must exist there and fit their settings."""
     data = scenario.model_dump(by_alias=True, exclude={"lab"})
-    data["lab"] = {"services": {n: spec.model_dump() for n, spec in services.items()}}
+    data["lab"] = {"services": {n: spec_record(spec) for n, spec in services.items()}}
+    own = scenario.lab.services
+    for name, record in data["lab"]["services"].items():
+        # The lab keeps no credentials: an external server's come from the scenario's own
+        # block for it (the same endpoint), else from the environment.
+        mine = own.get(name)
+        if is_external(mine) and mine.credentials and mine.endpoint == record.get("endpoint"):
+            record["credentials"] = mine.credentials
 
     def at(loc: Path_, message: str) -> str:
         where = ".".join(str(p) for p in loc) or "(top level)"
@@ -322,7 +416,8 @@ def explain_errors(
         else:
             message = err["msg"].replace("Input should be", "expected").replace("Value error, ", "")
             got = err.get("input")
-            if not isinstance(got, dict | list) and ", got " not in message:
+            secret = "credentials" in loc  # never echo what was given there
+            if not isinstance(got, dict | list) and ", got " not in message and not secret:
                 message += f", got {got!r}"
             problems.append(at(loc, message))
     return problems

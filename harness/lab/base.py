@@ -28,8 +28,8 @@ class ServiceHandle:
     upstream: Endpoint
     proxy: str
     toxiproxy: str
-    # Kind-specific facts a client needs (S3: the bucket and the credentials file's path;
-    # never a secret itself).
+    # Kind-specific facts a client needs (S3: the bucket, the region, and the credentials
+    # file's path or, for an external server, its URL under "external"; never a secret).
     options: dict[str, str] = field(default_factory=dict)
 
     def to_record(self) -> dict[str, Any]:

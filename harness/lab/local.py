@@ -1,7 +1,9 @@
 """The local lab: real ``redis-server`` and Toxiproxy server processes on loopback.
 
 Every service gets a free loopback port, data under the run directory and one
-Toxiproxy proxy; clients only ever see the proxy's address. The lab writes its own
+Toxiproxy proxy; clients only ever see the proxy's address. An external service (the
+user's own S3 server, ``endpoint:``) gets only the proxy, or nothing for https: the lab
+starts no process for it and owns none of its data. The lab writes its own
 description (pids, argv, ports) to the journal as soon as each process starts, so that
 ``harness heal`` can stop it if the harness dies before ``down()``.
 """
@@ -21,16 +23,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from harness.errors import HarnessError, LabError, ToxiproxyError
-from harness.lab import blkio, disk, fiu, s3
+from harness.lab import blkio, disk, external, fiu, s3
 from harness.lab.base import Endpoint, ServiceHandle
 from harness.lab.disk import LabDisk
 from harness.lab.procs import ManagedProcess, free_port, stop_strays, wait_until
 from harness.lab.toxiproxy import ToxiproxyClient
-from harness.scenario import RedisServiceSpec
+from harness.scenario import RedisServiceSpec, is_external, spec_record
 
 if TYPE_CHECKING:
     from harness.journal import Journal
-    from harness.scenario import DiskSpec, ServiceSpec
+    from harness.scenario import DiskSpec, ExternalS3ServiceSpec, ServiceSpec
 
 LOOPBACK = "127.0.0.1"
 READY_DEADLINE_S = 10.0
@@ -89,10 +91,26 @@ def service_ready(kind: str, host: str, port: int, timeout_s: float = 0.2) -> bo
 
 
 def find_service_binaries(specs: dict[str, ServiceSpec]) -> dict[str, str]:
-    """The server binary for every kind of service in ``specs``, or a ``LabError`` that
-    says how to get the first one missing."""
+    """The server binary for every kind of service in ``specs`` the lab starts (not the
+    external ones), or a ``LabError`` that says how to get the first one missing."""
     finders = {"redis": find_redis_server, "s3": s3.find_versitygw}
-    return {kind: finders[kind]() for kind in sorted({spec.kind for spec in specs.values()})}
+    kinds = {spec.kind for spec in specs.values() if not is_external(spec)}
+    return {kind: finders[kind]() for kind in sorted(kinds)}
+
+
+def external_endpoints(
+    specs: dict[str, ServiceSpec], allow_external: bool
+) -> dict[str, external.EndpointUrl]:
+    """The endpoint of every external service in ``specs``, resolved (``endpoint: env``
+    from the environment: ``LabError``, exit 3, when unset); without ``allow_external``
+    each must be on loopback (``InvalidInput``, exit 2, names the others)."""
+    endpoints = {
+        name: external.resolve_endpoint(spec.endpoint)
+        for name, spec in specs.items()
+        if is_external(spec)
+    }
+    external.refuse_non_loopback(endpoints, allow_external)
+    return endpoints
 
 
 def redis_argv(binary: str, port: int, data_dir: Path, durability: str) -> list[str]:
@@ -138,6 +156,7 @@ class LocalLab:
         ready_deadline_s: float = READY_DEADLINE_S,
         persistent: bool = False,
         lab_id: str | None = None,
+        allow_external: bool = False,
     ) -> None:
         self.lab_id = lab_id or new_lab_id()
         # Absolute: services run with their data directory as working directory.
@@ -149,6 +168,8 @@ class LocalLab:
         self.specs = services
         self.journal = journal
         self.ready_deadline_s = ready_deadline_s
+        # The user's opt-in (--allow-external) to external servers not on loopback.
+        self.allow_external = allow_external
         self.services: dict[str, ServiceHandle] = {}
         self.processes: dict[str, ManagedProcess] = {}
         self.disks: dict[str, LabDisk] = {}
@@ -162,6 +183,7 @@ class LocalLab:
         """Start everything and wait until ready; on any failure stop what started."""
         toxiproxy_bin = find_toxiproxy_server()
         binaries = find_service_binaries(self.specs)
+        endpoints = external_endpoints(self.specs, self.allow_external)
         self.root.mkdir(parents=True, exist_ok=True)
         # Journaled before any process starts: if the harness dies between a start and
         # the record of its pid, heal still knows the root to sweep (see down()).
@@ -169,7 +191,10 @@ class LocalLab:
         try:
             self._start_toxiproxy(toxiproxy_bin)
             for name, spec in self.specs.items():
-                self._start_service(name, spec, binaries)
+                if is_external(spec):
+                    self._connect_external(name, spec, endpoints[name])
+                else:
+                    self._start_service(name, spec, binaries)
         except BaseException:
             # The first error is the one to report; what down() leaves, heal finds.
             with contextlib.suppress(LabError):
@@ -249,6 +274,44 @@ class LocalLab:
         )
         self._journal()
 
+    def _connect_external(
+        self, name: str, spec: ExternalS3ServiceSpec, url: external.EndpointUrl
+    ) -> None:
+        """A server the lab does not start: an http one gets a proxy (network faults act
+        on it); an https one is reached directly, since Toxiproxy in its TLS path would
+        present the proxy's address to a client expecting the certificate's name."""
+        assert self.toxiproxy is not None
+        upstream = Endpoint(url.host, url.port)
+        if url.tls:
+            client, proxy = upstream, ""
+            ready = partial(s3.tcp_open, url.host, url.port)
+            how = "directly (https)"
+        else:
+            client, proxy = self._create_proxy(name, url.hostport), name
+            ready = partial(s3.http_ready, client.host, client.port)
+            how = f"through its proxy {client}"
+        # Nothing of it starts or stops with the lab: only its answer is waited for.
+        wait_until(
+            ready,
+            self.ready_deadline_s,
+            f"external S3 service '{name}' ({url.url}, reached {how}; the lab does not "
+            "start it, is it up?)",
+        )
+        self.services[name] = ServiceHandle(
+            name=name,
+            kind=spec.kind,
+            client=client,
+            upstream=upstream,
+            proxy=proxy,
+            toxiproxy=self.toxiproxy.address,
+            options={
+                "bucket": spec.bucket,
+                "region": spec.region or s3.default_region(),
+                "external": url.url,
+            },
+        )
+        self._journal()
+
     def _mount_disk(self, name: str, spec: DiskSpec) -> None:
         """Mount the service's own filesystem on its data directory. It is journaled before
         the mount so that heal can undo a mount this process did not live to record."""
@@ -313,6 +376,10 @@ class LocalLab:
         try:
             return self.processes[name]
         except KeyError:
+            if is_external(self.specs.get(name)):
+                raise LabError(
+                    f"service '{name}' is an external server: the lab has no process for it"
+                ) from None
             raise LabError(f"the lab has no process for service '{name}'") from None
 
     def kill_service(self, name: str, sig: int) -> None:
@@ -393,7 +460,7 @@ class LocalLab:
             "root": str(self.root),
             "persistent": self.persistent,
             "state_file": str(self.state_file) if self.state_file else None,
-            "specs": {n: s.model_dump() for n, s in self.specs.items()},
+            "specs": {n: spec_record(s) for n, s in self.specs.items()},
             "toxiproxy": self.toxiproxy.address if self.toxiproxy else None,
             "toxiproxy_process": self.toxiproxy_proc.to_record() if self.toxiproxy_proc else None,
             "processes": {n: p.to_record() for n, p in self.processes.items()},
