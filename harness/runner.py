@@ -177,7 +177,7 @@ def _run(
             s3=s3,
         )
         loadgen = LoadGenerator(run_dir, config, env=s3.client_env() if s3 else None)
-        loadgen.start()
+        loadgen.start(ready_deadline_s=_ready_deadline(params))
         t0_ns = time.monotonic_ns() + int(START_MARGIN_S * 1e9)
         stop_ns = t0_ns + int(phase.duration_s * 1e9)
         history.write(
@@ -237,7 +237,9 @@ def _run(
             errors.extend(f"revert failed: {f}" for f in leftover.failed)
 
         def collect() -> None:
-            if signals.received is None and lab.services and scenario.checks.integrity:
+            # Nothing to read back when the load never started (a refused preflight).
+            started = loadgen is not None
+            if started and signals.received is None and lab.services and scenario.checks.integrity:
                 _collect_integrity(scenario, run_dir, lab, history, run_tag)
 
         # Each step runs even if an earlier one failed (a full disk, say); the lab is
@@ -251,6 +253,13 @@ def _run(
             if attach is None:
                 _guarded(errors, "stopping the lab", lab.down)
             _guarded(errors, "closing the history", history.close)
+
+
+def _ready_deadline(params: Any) -> float:
+    """How long the load generator may take to become ready: a minute, plus time to
+    upload a shared pool (at a pessimistic 10 MB/s) for ``s3.concurrent_access``."""
+    pool = getattr(params, "objects", 0) * getattr(params, "object_size", 0)
+    return 60.0 + pool / 10e6
 
 
 def _guarded(errors: list[str], what: str, step: Callable[[], None]) -> None:

@@ -55,7 +55,19 @@ def find_versitygw() -> str:
 
 
 def versitygw_argv(binary: str, host: str, port: int, data_dir: Path) -> list[str]:
-    return [binary, "--port", f"{host}:{port}", "--region", REGION, "posix", str(data_dir)]
+    # Keep-alive as S3 servers have it: without it versitygw closes the connection after
+    # every response, and whatever Toxiproxy decides per connection (toxicity, a
+    # limit_data budget, closing live connections) would act per request instead.
+    return [
+        binary,
+        "--port",
+        f"{host}:{port}",
+        "--region",
+        REGION,
+        "--keep-alive",
+        "posix",
+        str(data_dir),
+    ]
 
 
 def make_credentials(path: Path) -> Path:
