@@ -406,3 +406,20 @@ def test_a_chaos_run_takes_the_credentials_from_the_environment_and_says_when_re
     result = json.loads((out / "result.json").read_text())
     assert result["checks"]["integrity"]["verdict"] == "pass"
     assert server.secret not in run_files(out) + done.stdout + done.stderr
+
+
+def test_a_chaos_run_on_an_endpoint_nobody_answers_exits_3_naming_it(
+    tmp_path: Path, harness_env: dict[str, str], no_leftovers: None
+) -> None:
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    path = write_scenario(tmp_path / "run.yaml", RUN_SCENARIO.format(url=url, credentials=""))
+    env = dict(harness_env, AWS_ACCESS_KEY_ID="someone", AWS_SECRET_ACCESS_KEY="s3cr3t-value")
+    out = tmp_path / "run"
+    started = time.monotonic()
+    done = harness(["chaos", "run", str(path), "--out", str(out)], env)
+    assert done.returncode == 3, done.stdout + done.stderr
+    assert f"external S3 service 'store' ({url}" in done.stderr
+    assert "s3cr3t-value" not in done.stdout + done.stderr
+    assert not (out / "loadgen.json").exists()
+    assert time.monotonic() - started < 60
