@@ -610,10 +610,9 @@ def section(
         "timestamps for the loop. MB/s is 10^6 bytes per second. CPU is user+system "
         "milliseconds per acked operation over the same window: the client (the load "
         "generator process, or this process running the loop), the Toxiproxy server and "
-        "versitygw. Objects written are deleted after each segment. versitygw, started "
-        "as the lab starts it (without `--keep-alive`), closes the connection after each "
-        "response, so every request of every arm opens a new TCP connection (and "
-        "Toxiproxy a new one upstream).",
+        "versitygw. Objects written are deleted after each segment. versitygw runs "
+        "as the lab starts it, with `--keep-alive`: clients reuse their connections "
+        "(one per user or thread), through Toxiproxy as well.",
         "",
         "Medians over the rounds ('vs reference' is the median of the per-round ratios "
         "to the plain loop through Toxiproxy):",
