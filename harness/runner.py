@@ -240,7 +240,7 @@ def _run(
             # Nothing to read back when the load never started (a refused preflight).
             started = loadgen is not None
             if started and signals.received is None and lab.services and scenario.checks.integrity:
-                _collect_integrity(scenario, run_dir, lab, history, run_tag)
+                _collect_integrity(scenario, run_dir, lab, history, run_tag, progress)
 
         # Each step runs even if an earlier one failed (a full disk, say); the lab is
         # always stopped last.
@@ -270,7 +270,12 @@ def _guarded(errors: list[str], what: str, step: Callable[[], None]) -> None:
 
 
 def _collect_integrity(
-    scenario: Scenario, run_dir: Path, lab: LocalLab, history: HistoryWriter, run_tag: str
+    scenario: Scenario,
+    run_dir: Path,
+    lab: LocalLab,
+    history: HistoryWriter,
+    run_tag: str,
+    progress: Progress,
 ) -> None:
     assert scenario.checks.integrity is not None
     records = list(read_history(run_dir / HISTORY_FILE))
@@ -278,9 +283,12 @@ def _collect_integrity(
     deadline = scenario.checks.integrity.final_read_deadline
     if target.kind == "s3":
         s3 = s3_target(target, scenario.lab.services.get(scenario.load.target))
-        sweep(s3, f"{run_tag}/", objects_to_read(records), history, deadline)
+        objects = objects_to_read(records)
+        progress.note(f"checks: final sweep of {len(objects)} objects written (and any listed)")
+        sweep(s3, f"{run_tag}/", objects, history, deadline)
         return
     keys = written_keys(records)
+    progress.note(f"checks: final read of {len(keys)} keys written")
     attempted = {r["key"] for r in records if r.get("op") == "set"}
     final_read(
         target.client,
