@@ -22,6 +22,7 @@ from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
 
+import delivery
 import drift
 import lab_ready
 import recording
@@ -37,6 +38,7 @@ BENCHMARKS: dict[str, Callable[[Path, bool], Section]] = {
     "throughput": throughput.run,
     "watchdog": watchdog.run,
     "s3": s3.run,
+    "delivery": delivery.run,
 }
 
 
@@ -51,7 +53,8 @@ HOW_TO_RUN = [
     "```",
     "",
     "One module per benchmark (`bench/drift.py`, `bench/recording.py`, "
-    "`bench/lab_ready.py`, `bench/throughput.py`, `bench/watchdog.py`, `bench/s3.py`), "
+    "`bench/lab_ready.py`, `bench/throughput.py`, `bench/watchdog.py`, `bench/s3.py`, "
+    "`bench/delivery.py`), "
     "shared helpers "
     "in `bench/common.py`. "
     "Each run uses a private temporary directory for labs, histories and the heal "

@@ -16,7 +16,10 @@ process on the machine, so the load generator and the harness share one clock):
   ``parts``; ``digest`` is the full SHA-256 of the object's bytes; a GET that found no
   object has ``missing: true``; ``populate`` records the shared pool's first version;
   the final sweep writes ``{op: "sweep-list", type, listed, keys}`` and
-  ``{op: "sweep-get", type, values: {key: sha256|null}}`` per batch.
+  ``{op: "sweep-get", type, values: {key: sha256|null}}`` per batch;
+* messages: ``{op: "send", ..., producer, seq, digest, type}`` per send,
+  ``{op: "recv", t_end, process: consumer, key, producer, seq, digest}`` per delivery,
+  ``{op: "drain", type, pending}`` at the end (``harness/checks/delivery.py``).
 
 Several processes append to the same file. Each writes whole lines with a single
 ``write(2)`` on an ``O_APPEND`` descriptor, which Linux keeps from interleaving.
