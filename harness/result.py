@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from harness.checks.delivery import check_delivery
 from harness.checks.integrity import check_integrity
 from harness.checks.objects import check_objects
 from harness.history import HISTORY_FILE, read_history
@@ -70,6 +71,13 @@ def analyse(run_dir: Path, scenario: Scenario, errors: list[str]) -> dict[str, A
     if scenario.checks.integrity is not None:
         is_objects = workload.service_kind == "s3"
         checks["integrity"] = (check_objects if is_objects else check_integrity)(records)
+    if scenario.checks.delivery is not None:
+        windows = [
+            (r["id"], t0_ns + int(r["applied_at_s"] * 1e9), t0_ns + int(r["reverted_at_s"] * 1e9))
+            for r in fault_rows
+            if r["applied_at_s"] is not None and r["reverted_at_s"] is not None
+        ]
+        checks["delivery"] = check_delivery(records, "streams", windows)
     slo = evaluate_slo(scenario.slo, baseline, fault_rows, checks)
 
     fault_errors = [f"fault {r['id']}: {r['error']}" for r in fault_rows if r.get("error")]

@@ -19,6 +19,7 @@ from types import FrameType
 from typing import Any
 
 from harness.checks.collect import final_read, written_keys
+from harness.checks.drain import drain
 from harness.checks.sweep import objects_to_read, sweep
 from harness.errors import EXIT_INTERRUPTED, Interrupted, InvalidInput
 from harness.heal import heal
@@ -31,6 +32,7 @@ from harness.progress import Progress
 from harness.result import analyse, write_result
 from harness.scenario import Scenario
 from harness.timeline import Event, Nemesis, build_events, run_schedule, sleep_until
+from harness.workloads.messages import stream_key
 
 
 @dataclass
@@ -239,7 +241,8 @@ def _run(
         def collect() -> None:
             # Nothing to read back when the load never started (a refused preflight).
             started = loadgen is not None
-            if started and signals.received is None and lab.services and scenario.checks.integrity:
+            wanted = scenario.checks.integrity or scenario.checks.delivery
+            if started and signals.received is None and lab.services and wanted:
                 _collect_integrity(scenario, run_dir, lab, history, run_tag, progress)
 
         # Each step runs even if an earlier one failed (a full disk, say); the lab is
@@ -277,9 +280,13 @@ def _collect_integrity(
     run_tag: str,
     progress: Progress,
 ) -> None:
+    target = lab.services[scenario.load.target]
+    if scenario.checks.delivery is not None:
+        progress.note("checks: draining the stream's consumer group")
+        drain(target.client, stream_key(run_tag), history, scenario.checks.delivery.drain_deadline)
+        return
     assert scenario.checks.integrity is not None
     records = list(read_history(run_dir / HISTORY_FILE))
-    target = lab.services[scenario.load.target]
     deadline = scenario.checks.integrity.final_read_deadline
     if target.kind == "s3":
         s3 = s3_target(target, scenario.lab.services.get(scenario.load.target))

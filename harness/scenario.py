@@ -200,7 +200,9 @@ class LabSpec(_Model):
     services: dict[ServiceName, ServiceSpec] = Field(default_factory=_default_services)
 
 
-WorkloadName = Literal["redis.kv", "s3.small_objects", "s3.mixed", "s3.concurrent_access"]
+WorkloadName = Literal[
+    "redis.kv", "redis.streams", "s3.small_objects", "s3.mixed", "s3.concurrent_access"
+]
 
 
 class LoadSpec(_Model):
@@ -252,14 +254,24 @@ class SloSpec(_Model):
     baseline_p99_ms_max: float | None = Field(None, gt=0)
     time_to_recover_s_max: float | None = Field(None, gt=0)
     integrity: Literal["pass"] | None = None
+    delivery: Literal["pass"] | None = None
 
 
 class IntegrityCheckSpec(_Model):
     final_read_deadline: Duration = Field(15.0, gt=0)
 
 
+class DeliveryCheckSpec(_Model):
+    """Messages sent against messages received (``redis.streams``)."""
+
+    drain_deadline: Duration = Field(
+        15.0, gt=0, description="how long the drain after heal may take to empty the group"
+    )
+
+
 class ChecksSpec(_Model):
     integrity: IntegrityCheckSpec | None = None
+    delivery: DeliveryCheckSpec | None = None
 
 
 class Scenario(_Model):
@@ -499,6 +511,13 @@ def _cross_check(s: Scenario, at: Any) -> list[str]:
     except ValidationError as exc:
         problems += explain_errors(exc, ("load", "params"), at, WORKLOADS[s.load.workload])
 
+    streams = s.load.workload == "redis.streams"
+    if s.checks.delivery is not None and not streams:
+        problems.append(at(("checks", "delivery"), "needs a messaging workload (redis.streams)"))
+    if s.checks.integrity is not None and streams:
+        problems.append(
+            at(("checks", "integrity"), "redis.streams is checked by delivery: {} instead")
+        )
     seen_ids: dict[str, int] = {}
     for index, entry in enumerate(s.timeline):
         here = ("timeline", index)

@@ -56,7 +56,8 @@ def evaluate_slo(
                     ttr is not None and ttr <= spec.time_to_recover_s_max,
                 )
             )
-    if spec.integrity is not None:
-        verdict = checks.get("integrity", {}).get("verdict", "not run")
-        rows.append(_row("integrity", "pass", verdict, verdict == "pass"))
+    for name in ("integrity", "delivery"):
+        if getattr(spec, name) is not None:
+            verdict = checks.get(name, {}).get("verdict", "not run")
+            rows.append(_row(name, "pass", verdict, verdict == "pass"))
     return rows

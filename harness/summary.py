@@ -108,10 +108,25 @@ def render_summary(result: dict[str, Any]) -> str:
     lines += ["", "checks"]
     rows = []
     for name, c in result["checks"].items():
-        counts = ", ".join(f"{k} {v}" for k, v in c.items() if k not in ("verdict", "examples"))
+        counts = ", ".join(
+            f"{k} {v}"
+            for k, v in c.items()
+            if k not in ("verdict", "examples") and not isinstance(v, dict | list)
+        )
         rows.append([name, c["verdict"].upper(), counts])
     lines += _table(["check", "verdict", "counts"], rows) if rows else ["  (none)"]
     for name, c in result["checks"].items():
+        if "latency_ms" in c:
+            lat = c["latency_ms"]
+            lines.append(
+                f"  {name} latency sent->received: p50 {_v(lat['p50'], 'ms')}, "
+                f"p95 {_v(lat['p95'], 'ms')}, p99 {_v(lat['p99'], 'ms')}"
+            )
+        for fault in c.get("faults", []):
+            lines.append(
+                f"  {name} during {fault['id']}: {fault['acked']} acked, {fault['lost']} lost, "
+                f"latency p95 {_v(fault['latency_ms']['p95'], 'ms')}"
+            )
         for kind, keys in c.get("examples", {}).items():
             lines.append(f"  {name} {kind}: {', '.join(keys[:5])}")
     lines += ["", "slo"]

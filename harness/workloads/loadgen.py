@@ -60,6 +60,9 @@ class Recorder:
     def on_request(self, context: dict[str, Any], **_: Any) -> None:
         type_ = context.get("type")
         if type_ is None:
+            # A record that is not an operation (a message's receipt): history only.
+            if self.history is not None:
+                self.history.write(context)
             return
         self.counts[type_] += 1
         self.total[type_] += 1
@@ -83,18 +86,31 @@ class Recorder:
         return event
 
 
-def user_class_for(
+def user_classes_for(
     config: dict[str, Any], params: Any, history: HistoryWriter | None
-) -> type[locust.User]:
-    """The Locust user class of the configured workload, bound to its target. The S3
+) -> list[type[locust.User]]:
+    """The Locust user classes of the configured workload, bound to its target. The S3
     workloads' module (and with it boto3) is imported only here, after locust."""
     workload = config.get("workload", "redis.kv")
     if workload == "redis.kv":
-        return make_user_class(
+        return [
+            make_user_class(
+                config["host"],
+                config["port"],
+                params,
+                config["seed"],
+                config["key_prefix"],
+                config.get("process_prefix", ""),
+            )
+        ]
+    if workload == "redis.streams":
+        from harness.workloads import redis_streams
+
+        redis_streams.create_group(config["host"], config["port"], config["key_prefix"])
+        return redis_streams.make_user_classes(
             config["host"],
             config["port"],
             params,
-            config["seed"],
             config["key_prefix"],
             config.get("process_prefix", ""),
         )
@@ -110,7 +126,7 @@ def user_class_for(
     )
     if workload == "s3.concurrent_access":
         s3_objects.populate(shared, (history or HistoryWriter(Path(os.devnull))).write)
-    return s3_objects.make_user_class(workload, shared)
+    return [s3_objects.make_user_class(workload, shared)]
 
 
 def run(config: dict[str, Any]) -> int:
@@ -120,10 +136,10 @@ def run(config: dict[str, Any]) -> int:
         if params.record  # type: ignore[attr-defined]
         else None
     )
-    user_class = user_class_for(config, params, history)
+    user_classes = user_classes_for(config, params, history)
     recorder = Recorder(history)
     env = Environment(
-        user_classes=[user_class],
+        user_classes=user_classes,
         stop_timeout=params.op_timeout * 2 + 1.0,  # type: ignore[attr-defined]
     )
     env.events.request.add_listener(recorder.on_request)

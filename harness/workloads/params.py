@@ -15,11 +15,9 @@ class _Params(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class RedisKVParams(_Params):
-    """``redis.kv``: SETs of unique keys with digest-checkable values, GETs of acked keys."""
+class _RedisParams(_Params):
+    """What every Redis workload's connection takes."""
 
-    write_ratio: float = Field(0.7, ge=0, le=1, description="share of operations that are SETs")
-    value_size_bytes: int = Field(256, ge=16, le=1 << 20, description="bytes per value")
     op_timeout: Duration = Field(0.5, gt=0, le=60, description="per-operation socket timeout")
     connect_timeout: Duration = Field(0.5, gt=0, le=60, description="TCP connect timeout")
     reconnect_backoff: Duration = Field(
@@ -27,6 +25,37 @@ class RedisKVParams(_Params):
     )
     wait: Duration = Field(0.0, ge=0, le=60, description="pause between a user's operations")
     record: bool = Field(True, description="write the history (off only for benchmarks)")
+
+
+class RedisKVParams(_RedisParams):
+    """``redis.kv``: SETs of unique keys with digest-checkable values, GETs of acked keys."""
+
+    write_ratio: float = Field(0.7, ge=0, le=1, description="share of operations that are SETs")
+    value_size_bytes: int = Field(256, ge=16, le=1 << 20, description="bytes per value")
+
+
+class RedisStreamsParams(_RedisParams):
+    """``redis.streams``: producers XADD numbered messages to a stream; consumers of one
+    consumer group XREADGROUP, XACK, and XAUTOCLAIM what other consumers left pending."""
+
+    producer_share: float = Field(
+        0.5, gt=0, lt=1, description="share of the users that produce (the rest consume)"
+    )
+    message_size_bytes: int = Field(128, ge=16, le=1 << 20, description="payload bytes")
+    read_count: int = Field(50, ge=1, le=10_000, description="entries asked for per read")
+    block: Duration = Field(0.1, ge=0, le=10, description="how long a read waits for entries")
+    claim_idle: Duration = Field(
+        2.0, gt=0, le=3600, description="pending this long on a consumer, an entry is claimed"
+    )
+    claim_every: Duration = Field(1.0, gt=0, le=3600, description="how often a consumer claims")
+
+    @model_validator(mode="after")
+    def _timeout_covers_block(self) -> RedisStreamsParams:
+        if self.op_timeout <= self.block:
+            raise ValueError(
+                f"op_timeout ({self.op_timeout:g}s) must be longer than block ({self.block:g}s)"
+            )
+        return self
 
 
 # -- S3 --------------------------------------------------------------------------------
@@ -173,6 +202,9 @@ WORKLOAD_INFO: dict[str, Workload] = {
     w.name: w
     for w in (
         Workload("redis.kv", RedisKVParams, "redis", 10, 10.0, ("set", "get"), ("set",)),
+        Workload(
+            "redis.streams", RedisStreamsParams, "redis", 8, 20.0, ("send", "read"), ("send",)
+        ),
         Workload(
             "s3.small_objects",
             S3SmallObjectsParams,

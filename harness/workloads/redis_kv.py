@@ -48,7 +48,81 @@ def make_user_class(
     return BoundRedisKVUser
 
 
-class RedisKVUser(User):
+class RedisUser(User):
+    """A Locust user with one raw Redis connection that never retries."""
+
+    abstract = True
+    params: Any
+    conn: redis.Connection
+    process: str
+    fire: Any
+
+    def connect_to(self, host: str, port: int) -> None:
+        self.conn = redis.Connection(
+            host=host,
+            port=port,
+            socket_timeout=self.params.op_timeout,
+            socket_connect_timeout=self.params.connect_timeout,
+            retry=Retry(NoBackoff(), 0),
+            health_check_interval=0,
+            driver_info=None,
+        )
+
+    def on_stop(self) -> None:
+        self.conn.disconnect()
+
+    def _report(
+        self,
+        op: str,
+        key: str,
+        d: str | None,
+        type_: str,
+        error: BaseException | None,
+        t_start: int,
+        t_end: int,
+        length: int = 0,
+        **fields: Any,
+    ) -> None:
+        """Record one operation in the history through Locust's request event."""
+        record = {
+            "t_start": t_start,
+            "t_end": t_end,
+            "process": self.process,
+            "op": op,
+            "key": key,
+            "digest": d,
+            "type": type_,
+            "error": None if error is None else f"{type(error).__name__}: {error}",
+            **fields,
+        }
+        self.fire(
+            request_type="redis",
+            name=op,
+            response_time=(t_end - t_start) / 1e6,
+            response_length=length,
+            exception=error,
+            context=record,
+        )
+
+    def _exchange(self, *args: Any) -> tuple[str, Any, BaseException | None]:
+        """Send one command; returns (phase reached, reply, error)."""
+        phase = "connect"
+        try:
+            self.conn.connect()
+            phase = "send"
+            self.conn.send_command(*args, check_health=False)
+            phase = "recv"
+            return phase, self.conn.read_response(disconnect_on_error=True), None
+        except redis.ResponseError as exc:
+            return "reply", None, exc
+        except _CONNECTION_ERRORS as exc:
+            self.conn.disconnect()
+            if phase == "connect" and self.params.reconnect_backoff:
+                gevent.sleep(self.params.reconnect_backoff)
+            return phase, None, exc
+
+
+class RedisKVUser(RedisUser):
     abstract = True
 
     def setup(
@@ -67,19 +141,8 @@ class RedisKVUser(User):
         self.rng = random.Random(seed * 1_000_003 + index)
         self.seq = 0
         self.acked: list[tuple[str, str]] = []
-        self.conn = redis.Connection(
-            host=host,
-            port=port,
-            socket_timeout=params.op_timeout,
-            socket_connect_timeout=params.connect_timeout,
-            retry=Retry(NoBackoff(), 0),
-            health_check_interval=0,
-            driver_info=None,
-        )
+        self.connect_to(host, port)
         self.fire = self.environment.events.request.fire
-
-    def on_stop(self) -> None:
-        self.conn.disconnect()
 
     @task
     def operate(self) -> None:
@@ -87,23 +150,6 @@ class RedisKVUser(User):
             self.do_set()
         else:
             self.do_get()
-
-    def _exchange(self, *args: Any) -> tuple[str, Any, BaseException | None]:
-        """Send one command; returns (phase reached, reply, error)."""
-        phase = "connect"
-        try:
-            self.conn.connect()
-            phase = "send"
-            self.conn.send_command(*args, check_health=False)
-            phase = "recv"
-            return phase, self.conn.read_response(disconnect_on_error=True), None
-        except redis.ResponseError as exc:
-            return "reply", None, exc
-        except _CONNECTION_ERRORS as exc:
-            self.conn.disconnect()
-            if phase == "connect" and self.params.reconnect_backoff:
-                gevent.sleep(self.params.reconnect_backoff)
-            return phase, None, exc
 
     def do_set(self) -> None:
         self.seq += 1
@@ -140,34 +186,4 @@ class RedisKVUser(User):
             t_start,
             t_end,
             len(reply) if isinstance(reply, bytes) else 0,
-        )
-
-    def _report(
-        self,
-        op: str,
-        key: str,
-        d: str | None,
-        type_: str,
-        error: BaseException | None,
-        t_start: int,
-        t_end: int,
-        length: int,
-    ) -> None:
-        record = {
-            "t_start": t_start,
-            "t_end": t_end,
-            "process": self.process,
-            "op": op,
-            "key": key,
-            "digest": d,
-            "type": type_,
-            "error": None if error is None else f"{type(error).__name__}: {error}",
-        }
-        self.fire(
-            request_type="redis",
-            name=op,
-            response_time=(t_end - t_start) / 1e6,
-            response_length=length,
-            exception=error,
-            context=record,
         )

@@ -574,3 +574,45 @@ def test_an_s3_workload_needs_an_s3_service():
     text = S3_LOAD.format(workload="s3.mixed", params="{}").replace("target: store", "")
     text = text.replace("store: {kind: s3}", "redis: {}\n    store: {kind: s3}")
     assert "load.target: workload s3.mixed needs a service of kind s3" in only_problem(text)
+
+
+STREAMS = """\
+name: st
+duration: 5s
+load:
+  workload: redis.streams
+  params: {params}
+checks: {checks}
+"""
+
+
+def test_a_streams_scenario_takes_its_defaults_and_the_delivery_check():
+    scenario = parse_scenario(STREAMS.format(params="{}", checks="{delivery: {}}"), "s.yaml")
+    assert (scenario.load.users, scenario.load.spawn_rate) == (8, 20)
+    assert scenario.checks.delivery is not None
+    assert scenario.checks.delivery.drain_deadline == 15.0
+
+
+@pytest.mark.parametrize(
+    ("params", "checks", "expected"),
+    [
+        (
+            "{}",
+            "{integrity: {}}",
+            "s.yaml:6: checks.integrity: redis.streams is checked by delivery: {} instead",
+        ),
+        (
+            "{op_timeout: 100ms, block: 200ms}",
+            "{delivery: {}}",
+            "load.params: op_timeout (0.1s) must be longer than block (0.2s)",
+        ),
+        ("{producer_share: 1}", "{}", "load.params.producer_share: expected less than 1"),
+    ],
+)
+def test_streams_mistakes_are_explained(params, checks, expected):
+    assert expected in only_problem(STREAMS.format(params=params, checks=checks))
+
+
+def test_the_delivery_check_needs_a_messaging_workload():
+    text = MINIMAL + "checks: {delivery: {}}\n"
+    assert "checks.delivery: needs a messaging workload (redis.streams)" in only_problem(text)
