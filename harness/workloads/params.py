@@ -48,6 +48,13 @@ class RedisStreamsParams(_RedisParams):
         2.0, gt=0, le=3600, description="pending this long on a consumer, an entry is claimed"
     )
     claim_every: Duration = Field(1.0, gt=0, le=3600, description="how often a consumer claims")
+    crash_every: Duration | None = Field(
+        None,
+        gt=0,
+        le=86400,
+        description="each consumer dies this often between reading a batch and its XACK "
+        "and comes back as a new consumer (None: never)",
+    )
 
     @model_validator(mode="after")
     def _timeout_covers_block(self) -> RedisStreamsParams:

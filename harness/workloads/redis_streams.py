@@ -6,7 +6,10 @@ sent or refused, ``info`` when the reply was lost. A consumer XREADGROUPs new en
 records a receipt per entry (with the digest of the payload it read, so a changed
 message shows), XACKs them, and every ``claim_every`` XAUTOCLAIMs entries left pending
 on any consumer for ``claim_idle``: those are received again (duplicates are allowed,
-loss is not). After heal the harness drains the group (``harness/checks/drain.py``).
+loss is not). With ``crash_every``, each consumer dies that often right after
+recording a batch and before acknowledging it, and comes back under a new name: its
+pending entries are claimed by the others. After heal the harness drains the group
+(``harness/checks/drain.py``).
 """
 
 from __future__ import annotations
@@ -70,6 +73,8 @@ def make_user_classes(
             super().__init__(environment)
             init(self, "c")
             self.next_claim = time.monotonic() + params.claim_every
+            self.started = time.monotonic()
+            self.base_name = self.process
 
     return [Producer, Consumer]
 
@@ -114,6 +119,9 @@ class StreamProducer(StreamUser):
 class StreamConsumer(StreamUser):
     abstract = True
     next_claim: float
+    started: float
+    base_name: str
+    incarnation: int = 0
 
     @task
     def consume(self) -> None:
@@ -175,10 +183,28 @@ class StreamConsumer(StreamUser):
                     **fields,
                 },
             )
-        if received:
+        if received and self.crash_due():
+            self.crash()
+        elif received:
             # Not acknowledged (a reset, a timeout): the entries stay pending and are
             # claimed again later, which the checker sees as duplicates, not loss.
             self._exchange("XACK", self.stream, GROUP, *(f["id"] for f in received))
+
+    def crash_due(self) -> bool:
+        every = self.params.crash_every
+        return every is not None and time.monotonic() >= self.started + every
+
+    def crash(self) -> None:
+        """Die as a consumer process would after processing a batch and before its XACK:
+        the connection is dropped, the entries stay pending under this consumer's name
+        until another consumer claims them, and the user comes back as a new consumer."""
+        self.conn.disconnect()
+        self.incarnation += 1
+        self.process = f"{self.base_name}-r{self.incarnation}"
+        self.started = time.monotonic()
+        self._report(
+            "crash", self.stream, None, "ok", None, time.monotonic_ns(), time.monotonic_ns()
+        )
 
 
 def _stream_entries(reply: Any) -> list[Any]:

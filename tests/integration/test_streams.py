@@ -128,3 +128,20 @@ def _run_record(out: Path) -> dict[str, Any] | None:
         return run_record(out)
     except (FileNotFoundError, StopIteration):
         return None
+
+
+def test_consumers_that_die_before_acknowledging_are_covered_by_the_others(
+    tmp_path: Path, harness_env: dict[str, str], no_leftovers: None
+) -> None:
+    params = "{crash_every: 1s, claim_idle: 300ms, claim_every: 200ms}"
+    text = STREAMS.format(duration="5s", users=6, params=params, timeline="[]")
+    stdout, stderr = run(tmp_path, harness_env, text).communicate(timeout=120)
+    out = tmp_path / "run"
+    records = history(out)
+    crashes = [r for r in records if r.get("op") == "crash"]
+    claimed = sum(r.get("count", 0) for r in records if r.get("op") == "claim")
+    assert crashes and claimed > 0, stdout + stderr
+    delivery = json.loads((out / "result.json").read_text())["checks"]["delivery"]
+    # The dead consumers' batches were received again by the others: duplicates, no loss.
+    assert delivery["duplicated"] > 0 and delivery["lost"] == 0, delivery
+    assert delivery["verdict"] == "pass"
