@@ -134,7 +134,7 @@ def run(work: Path, quick: bool) -> Section:
 
 if __name__ == "__main__":
     import sys
-    import tempfile
 
-    with tempfile.TemporaryDirectory() as tmp:
-        print(run(Path(tmp), "--quick" in sys.argv).markdown())
+    import run_all
+
+    sys.exit(run_all.main(["--only", "delivery", *sys.argv[1:]]))

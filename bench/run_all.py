@@ -27,6 +27,7 @@ import drift
 import lab_ready
 import recording
 import s3
+import streams
 import throughput
 import watchdog
 from common import Section, machine_info, prepare_environment, table
@@ -39,6 +40,7 @@ BENCHMARKS: dict[str, Callable[[Path, bool], Section]] = {
     "watchdog": watchdog.run,
     "s3": s3.run,
     "delivery": delivery.run,
+    "streams": streams.run,
 }
 
 
@@ -54,7 +56,7 @@ HOW_TO_RUN = [
     "",
     "One module per benchmark (`bench/drift.py`, `bench/recording.py`, "
     "`bench/lab_ready.py`, `bench/throughput.py`, `bench/watchdog.py`, `bench/s3.py`, "
-    "`bench/delivery.py`), "
+    "`bench/delivery.py`, `bench/streams.py`), "
     "shared helpers "
     "in `bench/common.py`. "
     "Each run uses a private temporary directory for labs, histories and the heal "
