@@ -26,6 +26,7 @@ from common import (
     steady_window,
     table,
 )
+from throughput import FULL, QUICK, TAIL_S, Shape
 
 from harness.history import HISTORY_FILE, read_history
 from harness.lab.local import LocalLab
@@ -33,18 +34,6 @@ from harness.loadproc import START_MARGIN_S, loadgen_config
 from harness.workloads.params import RedisStreamsParams
 
 USERS = 8
-TAIL_S = 0.3
-
-
-@dataclass(frozen=True)
-class Shape:
-    repetitions: int
-    duration_s: float
-    warmup_s: float
-
-
-FULL = Shape(repetitions=3, duration_s=8.0, warmup_s=2.0)
-QUICK = Shape(repetitions=1, duration_s=5.0, warmup_s=1.5)
 
 
 @dataclass(frozen=True)
