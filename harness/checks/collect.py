@@ -6,7 +6,8 @@ Kept apart from the checker: this talks to Redis, the checker only reads the his
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from functools import partial
 from typing import Any
 
 from harness.history import HistoryWriter
@@ -41,14 +42,15 @@ def final_read(
         host=endpoint.host, port=endpoint.port, socket_timeout=5, socket_connect_timeout=2
     )
     end = time.monotonic() + deadline_s
+    errors = (redis.RedisError, OSError)
     try:
         for start in range(0, len(keys), BATCH):
             batch = keys[start : start + BATCH]
-            if not _attempt(end, history, "final-read", lambda b=batch: _read(client, b)):
+            read = partial(_read, client, batch)
+            if not attempt(end, history, "final-read", read, errors):
                 return False
-        return _attempt(
-            end, history, "final-scan", lambda: _scan(client, key_prefix, all_attempted)
-        )
+        scan = partial(_scan, client, key_prefix, all_attempted)
+        return attempt(end, history, "final-scan", scan, errors)
     finally:
         client.close()
 
@@ -73,37 +75,42 @@ def _scan(client: Any, prefix: str, attempted: set[str]) -> dict[str, Any]:
     return {"scanned": scanned, "unattempted": unattempted}
 
 
-def _attempt(end: float, history: HistoryWriter, op: str, call: Any) -> bool:
-    import redis
+def checker_record(
+    op: str, type_: str, t_start: int | None = None, **payload: Any
+) -> dict[str, Any]:
+    """A record of the checker's own reads (final read, sweep, drain) for the history."""
+    now = time.monotonic_ns()
+    return {
+        "t_start": now if t_start is None else t_start,
+        "t_end": now,
+        "process": "checker",
+        "op": op,
+        "type": type_,
+        **payload,
+    }
 
+
+def attempt(
+    end: float,
+    history: HistoryWriter,
+    op: str,
+    call: Callable[[], dict[str, Any]],
+    retry_on: tuple[type[BaseException], ...],
+) -> bool:
+    """Run ``call`` until it succeeds or ``end`` (monotonic) passes, retrying the errors in
+    ``retry_on`` every 0.2 s; record ``ok`` with its payload, or ``fail`` with the last
+    error."""
     last_error = None
     while True:
         t_start = time.monotonic_ns()
         try:
             payload = call()
-            history.write(
-                {
-                    "t_start": t_start,
-                    "t_end": time.monotonic_ns(),
-                    "process": "checker",
-                    "op": op,
-                    "type": "ok",
-                    **payload,
-                }
-            )
-            return True
-        except (redis.RedisError, OSError) as exc:
+        except retry_on as exc:
             last_error = f"{type(exc).__name__}: {exc}"
+        else:
+            history.write(checker_record(op, "ok", t_start, **payload))
+            return True
         if time.monotonic() >= end:
-            history.write(
-                {
-                    "t_start": t_start,
-                    "t_end": time.monotonic_ns(),
-                    "process": "checker",
-                    "op": op,
-                    "type": "fail",
-                    "error": last_error,
-                }
-            )
+            history.write(checker_record(op, "fail", t_start, error=last_error))
             return False
         time.sleep(0.2)

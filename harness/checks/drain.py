@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from harness.checks.collect import checker_record
 from harness.history import HistoryWriter
 from harness.lab.base import Endpoint
 from harness.workloads.messages import GROUP, receipt
@@ -34,13 +35,13 @@ def drain(endpoint: Endpoint, stream: str, history: HistoryWriter, deadline_s: f
                 taken = _claim_all(client, stream, history) + _read_new(client, stream, history)
                 pending = int(client.xpending(stream, GROUP)["pending"])
                 if pending == 0 and taken == 0:
-                    history.write(_record("ok", 0, None))
+                    history.write(checker_record("drain", "ok", pending=0, error=None))
                     return True
                 continue
             except redis.RedisError as exc:
                 error = f"{type(exc).__name__}: {exc}"
             if time.monotonic() >= end:
-                history.write(_record("fail", pending, error))
+                history.write(checker_record("drain", "fail", pending=pending, error=error))
                 return False
             time.sleep(0.2)
     finally:
@@ -85,16 +86,3 @@ def _receive(client: Any, stream: str, entries: list[Any], history: HistoryWrite
     if ids:
         client.xack(stream, GROUP, *ids)
     return len(ids)
-
-
-def _record(type_: str, pending: int | None, error: str | None) -> dict[str, Any]:
-    now = time.monotonic_ns()
-    return {
-        "t_start": now,
-        "t_end": now,
-        "process": "checker",
-        "op": "drain",
-        "type": type_,
-        "pending": pending,
-        "error": error,
-    }

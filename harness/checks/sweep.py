@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import hashlib
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from typing import Any
 
+from harness.checks.collect import attempt, checker_record
 from harness.history import HistoryWriter
 from harness.lab.s3 import S3Target, s3_client
 
@@ -45,9 +47,9 @@ def sweep(
     end = time.monotonic() + deadline_s
     _abort_incomplete(client, target.bucket, prefix)
     listed: dict[str, int] = {}
-    if not _attempt(
-        end, history, "sweep-list", lambda: _list(client, target.bucket, prefix, listed)
-    ):
+    # Any error is retried: boto3's and urllib3's exceptions share no base class.
+    listing = partial(_list, client, target.bucket, prefix, listed)
+    if not attempt(end, history, "sweep-list", listing, (Exception,)):
         return False
     wanted = list(dict.fromkeys([*keys, *listed]))
     ok = True
@@ -63,17 +65,12 @@ def sweep(
             )
             failed = {k: v for k, v in values.items() if isinstance(v, Exception)}
             good = {k: v for k, v in values.items() if not isinstance(v, Exception)}
-            history.write(_checker_record("sweep-get", "ok", {"values": good}))
+            history.write(checker_record("sweep-get", "ok", values=good))
             if failed:
                 ok = False
                 example = next(iter(failed.values()))
-                history.write(
-                    _checker_record(
-                        "sweep-get",
-                        "fail",
-                        {"keys": list(failed), "error": f"{type(example).__name__}: {example}"},
-                    )
-                )
+                error = f"{type(example).__name__}: {example}"
+                history.write(checker_record("sweep-get", "fail", keys=list(failed), error=error))
     return ok
 
 
@@ -124,29 +121,3 @@ def _abort_incomplete(client: Any, bucket: str, prefix: str) -> None:
             )
     except Exception:  # best effort: leftover parts are not objects and change no verdict
         pass
-
-
-def _checker_record(op: str, type_: str, payload: dict[str, Any]) -> dict[str, Any]:
-    now = time.monotonic_ns()
-    return {"t_start": now, "t_end": now, "process": "checker", "op": op, "type": type_, **payload}
-
-
-def _attempt(
-    end: float, history: HistoryWriter, op: str, call: Callable[[], dict[str, Any]]
-) -> bool:
-    last_error = None
-    while True:
-        t_start = time.monotonic_ns()
-        try:
-            payload = call()
-        except Exception as exc:  # retried until the deadline, then recorded
-            last_error = f"{type(exc).__name__}: {exc}"
-        else:
-            history.write({**_checker_record(op, "ok", payload), "t_start": t_start})
-            return True
-        if time.monotonic() >= end:
-            history.write(
-                {**_checker_record(op, "fail", {"error": last_error}), "t_start": t_start}
-            )
-            return False
-        time.sleep(0.2)
