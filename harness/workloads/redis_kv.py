@@ -24,7 +24,7 @@ from redis.retry import Retry
 from harness.workloads.params import RedisKVParams
 from harness.workloads.values import digest, value_for
 
-_CONNECTION_ERRORS = (redis.ConnectionError, redis.TimeoutError, OSError)
+CONNECTION_ERRORS = (redis.ConnectionError, redis.TimeoutError, OSError)
 
 
 class StoppedMidOperation(Exception):
@@ -67,10 +67,11 @@ class RedisUser(User):
     fire: Any
     stopped: BaseException | None = None
 
-    def connect_to(self, host: str, port: int) -> None:
+    def connect_to(self, host: str, port: int, protocol: int | None = None) -> None:
         self.conn = redis.Connection(
             host=host,
             port=port,
+            protocol=protocol,
             socket_timeout=self.params.op_timeout,
             socket_connect_timeout=self.params.connect_timeout,
             retry=Retry(NoBackoff(), 0),
@@ -115,6 +116,17 @@ class RedisUser(User):
         )
         self.raise_if_stopped()
 
+    def note(self, record: dict[str, Any]) -> None:
+        """Record something that is not an operation (a receipt): history only."""
+        self.fire(
+            request_type="redis",
+            name=record["op"],
+            response_time=0,
+            response_length=0,
+            exception=None,
+            context=record,
+        )
+
     def raise_if_stopped(self) -> None:
         """Let a stop that arrived during a command go on, once the command is recorded."""
         if self.stopped is not None:
@@ -131,7 +143,7 @@ class RedisUser(User):
             return phase, self.conn.read_response(disconnect_on_error=True), None
         except redis.ResponseError as exc:
             return "reply", None, exc
-        except _CONNECTION_ERRORS as exc:
+        except CONNECTION_ERRORS as exc:
             self.conn.disconnect()
             if phase == "connect" and self.params.reconnect_backoff:
                 gevent.sleep(self.params.reconnect_backoff)

@@ -169,19 +169,14 @@ class StreamConsumer(StreamUser):
             count=len(received),
         )
         for fields in received:
-            self.fire(
-                request_type="redis",
-                name="recv",
-                response_time=0,
-                response_length=0,
-                exception=None,
-                context={
+            self.note(
+                {
                     "t_end": time.monotonic_ns(),
                     "process": self.process,
                     "op": "recv",
                     "key": self.stream,
                     **fields,
-                },
+                }
             )
         if received and self.crash_due():
             self.crash()
