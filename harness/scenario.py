@@ -28,6 +28,8 @@ from pydantic import (
 
 from harness.errors import ScenarioError
 from harness.lab.external import ENDPOINT_VARIABLES, FROM_ENV, parse_endpoint
+from harness.profiles import Profile, profile_problems, sweep_duration
+from harness.thresholds import ThresholdsSpec
 from harness.units import ByteSize, Duration, format_duration, size_between
 from harness.workloads.params import WORKLOAD_INFO, WORKLOAD_SERVICE_KINDS, WORKLOADS
 from harness.yamlmarks import Path_, YamlProblem, line_for, load_with_marks
@@ -213,6 +215,8 @@ class LoadSpec(_Model):
     users: int = Field(10, ge=1, le=10_000)
     spawn_rate: float = Field(10.0, gt=0, le=10_000)
     params: dict[str, Any] = Field(default_factory=dict)
+    # Users over time (harness/profiles.py); left out: sustained.
+    profile: Profile | None = None
 
     @model_validator(mode="before")
     @classmethod
@@ -285,6 +289,18 @@ class Scenario(_Model):
     checks: ChecksSpec = Field(default_factory=ChecksSpec)
     recovery: RecoverySpec = Field(default_factory=RecoverySpec)
     slo: SloSpec = Field(default_factory=SloSpec)
+    thresholds: ThresholdsSpec = Field(default_factory=ThresholdsSpec)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _sweep_duration(cls, data: Any) -> Any:
+        # A sweep lasts as long as its steps: its duration may be left out.
+        if isinstance(data, dict) and "duration" not in data:
+            load = data.get("load")
+            length = sweep_duration(load.get("profile")) if isinstance(load, dict) else None
+            if length is not None:
+                data = {**data, "duration": length}
+        return data
 
     def phases(self) -> list[Phase]:
         return [Phase("main", self.duration, self.load, tuple(self.plan()))]
@@ -571,6 +587,7 @@ def _cross_check(s: Scenario, at: Any) -> list[str]:
             problems.append(at((*here, "id"), f"duplicate fault id '{fault_id}'"))
         seen_ids[fault_id] = index
     problems += _overlaps(s, at)
+    problems += profile_problems(s, at)
     windows = s.duration / s.recovery.window
     if windows > MAX_WINDOWS:
         problems.append(
