@@ -25,7 +25,7 @@ import itertools
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, model_validator
 
 from harness.units import Duration, format_duration
 
@@ -126,14 +126,35 @@ class ThroughputProfile(_Sweep):
         return list(self.rates)
 
 
+PROFILE_MODELS: dict[str, type[_Profile]] = {
+    "sustained": SustainedProfile,
+    "ramp_up": RampUpProfile,
+    "soak": SoakProfile,
+    "spike": SpikeProfile,
+    "capacity": CapacityProfile,
+    "throughput": ThroughputProfile,
+}
+
+
+def _shape_tag(value: Any) -> str | None:
+    shape = value.get("shape") if isinstance(value, dict) else getattr(value, "shape", None)
+    return f"shape={shape}" if shape in PROFILE_MODELS else None
+
+
+# Error locations carry the tag `shape=...` (left out of messages).
 Profile = Annotated[
-    SustainedProfile
-    | RampUpProfile
-    | SoakProfile
-    | SpikeProfile
-    | CapacityProfile
-    | ThroughputProfile,
-    Field(discriminator="shape"),
+    Annotated[SustainedProfile, Tag("shape=sustained")]
+    | Annotated[RampUpProfile, Tag("shape=ramp_up")]
+    | Annotated[SoakProfile, Tag("shape=soak")]
+    | Annotated[SpikeProfile, Tag("shape=spike")]
+    | Annotated[CapacityProfile, Tag("shape=capacity")]
+    | Annotated[ThroughputProfile, Tag("shape=throughput")],
+    Discriminator(
+        _shape_tag,
+        custom_error_type="profile_shape",
+        custom_error_message="expected shape: "
+        + ", ".join(["sustained", "ramp_up", "spike", "soak", "capacity", "throughput"]),
+    ),
 ]
 SWEEPS = (CapacityProfile, ThroughputProfile)
 SWEEP_SHAPES = ("capacity", "throughput")
