@@ -305,6 +305,6 @@ def describe(profile: Any, users: int, spawn_rate: float) -> list[str]:
     for stage in stages(profile, users, spawn_rate):
         pace = "" if stage.rate is None else f", paced to {stage.rate:g} ops/s"
         lines.append(
-            f"  {stage.start_s:7.2f}s  {stage.users} users (at {stage.spawn_rate:g}/s){pace}"
+            f"  from {stage.start_s:g}s: {stage.users} users (at {stage.spawn_rate:g}/s){pace}"
         )
     return lines
