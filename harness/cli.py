@@ -66,17 +66,50 @@ AllowExternal = Annotated[
     ),
 ]
 
+DurationOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--duration",
+        help="Run this long (30s, 10m); a sweep's steps are stretched to fit. "
+        "Default: $HARNESS_DURATION, else the file's.",
+        show_default=False,
+    ),
+]
+UsersOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--users",
+        help="Peak user count; a capacity sweep's steps are scaled to end there. "
+        "Default: $HARNESS_USERS, else the file's.",
+        show_default=False,
+    ),
+]
+
+
+def _load(file: Path, duration: str | None, users: str | None) -> Any:
+    """The scenario with the overrides in force (flags over environment over file)."""
+    import os
+
+    from harness.overrides import gather
+    from harness.scenario import load_scenario
+
+    return load_scenario(file, gather(duration, users, os.environ))
+
 
 @scenario_app.command("validate")
 @reports_errors
-def scenario_validate(file: FileArg, allow_external: AllowExternal = False) -> None:
+def scenario_validate(
+    file: FileArg,
+    allow_external: AllowExternal = False,
+    duration: DurationOpt = None,
+    users: UsersOpt = None,
+) -> None:
     """Check a scenario file; print the problems with file:line, exit 2 if any (or an
     external server off loopback without --allow-external); exit 3 if this machine lacks
     what it needs (root, loop devices, libfiu...)."""
     from harness.plan import preflight
-    from harness.scenario import load_scenario
 
-    scenario = load_scenario(file)
+    scenario = _load(file, duration, users)
     preflight(scenario, allow_external)
     typer.echo(
         f"{file}: ok ({scenario.name}, {len(scenario.timeline)} faults, {scenario.duration:g}s)"
@@ -108,13 +141,15 @@ def chaos_run(
         ),
     ] = "new",
     allow_external: AllowExternal = False,
+    duration: DurationOpt = None,
+    users: UsersOpt = None,
 ) -> None:
     """Run a scenario on the local lab and write the run directory."""
     from harness.errors import InvalidInput
     from harness.plan import preflight, render_plan
-    from harness.scenario import against_lab, load_scenario
+    from harness.scenario import against_lab
 
-    scenario = load_scenario(file)
+    scenario = _load(file, duration, users)
     if lab not in ("new", "attach"):
         raise InvalidInput(f"--lab: expected new or attach, got {lab!r}")
     attached = None

@@ -49,6 +49,7 @@ def loadgen_config(
     spawn_rate: float,
     workload: str = "redis.kv",
     s3: S3Target | None = None,
+    stages: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """The configuration the load generator process reads (``loadgen.json``). It holds
     no secret: an S3 target's credentials reach the process by environment."""
@@ -65,6 +66,8 @@ def loadgen_config(
         "history": str(history),
         "users": users,
         "spawn_rate": spawn_rate,
+        # A load profile's stages (harness/profiles.py); None: all users, all along.
+        "stages": stages,
     }
 
 

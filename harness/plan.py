@@ -5,6 +5,7 @@ from __future__ import annotations
 from harness.errors import LabError
 from harness.lab.external import ENDPOINT_VARIABLES, FROM_ENV
 from harness.lab.s3 import CREDENTIAL_VARIABLES
+from harness.profiles import describe
 from harness.scenario import RedisServiceSpec, Scenario, ServiceSpec, is_external
 from harness.timeline import build_events
 from harness.units import format_size
@@ -32,6 +33,17 @@ def render_plan(scenario: Scenario) -> str:
         f"load: {load.workload} on {load.target}, {load.users} users "
         f"(spawn {load.spawn_rate:g}/s), params {scenario.workload_params().model_dump()}"
     )
+    lines += describe(load.profile, load.users, load.spawn_rate)
+    bands = scenario.thresholds.bands()
+    if bands:
+        lines.append(
+            "thresholds: "
+            + "; ".join(
+                f"{n} warning {b.warning if b.warning is not None else '-'}, "
+                f"critical {b.critical if b.critical is not None else '-'}"
+                for n, b in bands.items()
+            )
+        )
     lines.append("timeline:")
     lines.append(f"  {0:7.2f}s  load starts")
     for event in build_events(phase.faults, 0):

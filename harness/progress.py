@@ -23,6 +23,7 @@ class Progress:
         p95 = tick.get("p95_ms")
         line = (
             f"[{min(elapsed_s, self.total_s):6.1f}s / {self.total_s:.0f}s] "
+            f"users {tick.get('users', '-'):>4}  "
             f"ops/s {ops:6d}  errors {tick.get('fail', 0) + tick.get('info', 0):5d}  "
             f"p95 {'-' if p95 is None else f'{p95:.1f}ms':>8}  "
             f"faults: {', '.join(active) or 'none'}"

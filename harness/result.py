@@ -24,10 +24,19 @@ from harness.opstats import (
     first_write_after,
     write_access_csv,
 )
+from harness.profiles import PACED_OPS
 from harness.recovery import Completions, analyse_faults, fault_times
 from harness.scenario import Scenario
 from harness.slo import evaluate_slo
-from harness.windows import WindowSeries, new_histogram, percentile_ms, record_latency
+from harness.sweeps import sweep_result
+from harness.thresholds import run_thresholds
+from harness.windows import (
+    WindowSeries,
+    new_histogram,
+    percentile_ms,
+    record_latency,
+    users_per_window,
+)
 from harness.workloads.params import WORKLOAD_INFO
 
 
@@ -104,10 +113,18 @@ def analyse(run_dir: Path, scenario: Scenario, errors: list[str]) -> dict[str, A
         ]
         checks["delivery"] = check_delivery(records, windows)
     slo = evaluate_slo(scenario.slo, baseline, fault_rows, checks)
+    stats = {"p95_ms": percentile_ms(overall, 95), "p99_ms": percentile_ms(overall, 99)}
+    sweep = sweep_result(
+        scenario.load.profile, records, t0_ns, _paced_ops(scenario), scenario.thresholds.warnings()
+    )
+    bands = run_thresholds(
+        scenario.thresholds, {**stats, "ops": ops, **counts}, checks, records, load_ops, bool(sweep)
+    )
 
     fault_errors = [f"fault {r['id']}: {r['error']}" for r in fault_rows if r.get("error")]
     all_errors = errors + [e for e in fault_errors if e not in errors]
     verdicts = [row["verdict"] for row in slo] + [c["verdict"] for c in checks.values()]
+    verdicts += ["fail" for row in bands if row["level"] == "critical"]
     if all_errors:
         status = "error"
     elif all(v == "pass" for v in verdicts):
@@ -115,7 +132,8 @@ def analyse(run_dir: Path, scenario: Scenario, errors: list[str]) -> dict[str, A
     else:
         status = "fail"
 
-    write_timeseries(run_dir / "timeseries.csv", series, last_index=len(series.windows) - 1)
+    users = users_per_window(records, t0_ns, series.window_s, len(series.windows))
+    write_timeseries(run_dir / "timeseries.csv", series, len(series.windows) - 1, users)
     return {
         "scenario": scenario.name,
         "status": status,
@@ -125,6 +143,9 @@ def analyse(run_dir: Path, scenario: Scenario, errors: list[str]) -> dict[str, A
         "workload": {
             "name": scenario.load.workload,
             "users": scenario.load.users,
+            "profile": "sustained"
+            if scenario.load.profile is None
+            else scenario.load.profile.shape,
             "ops": ops,
             **counts,
             "throughput_ops_s": round(counts["ok"] / load_end_s, 1) if load_end_s else 0.0,
@@ -138,8 +159,19 @@ def analyse(run_dir: Path, scenario: Scenario, errors: list[str]) -> dict[str, A
         "faults": fault_rows,
         "checks": checks,
         "slo": slo,
+        "thresholds": bands,
+        **sweep,
         "errors": all_errors,
     }
+
+
+def _paced_ops(scenario: Scenario) -> tuple[str, ...]:
+    """The operations a sweep is judged by: a throughput sweep's paced ones, else all
+    of the workload's."""
+    profile = scenario.load.profile
+    if profile is not None and profile.shape == "throughput":
+        return PACED_OPS[scenario.load.workload]
+    return WORKLOAD_INFO[scenario.load.workload].ops
 
 
 def _access(
@@ -154,13 +186,28 @@ def _access(
     return {"access": access_summary(counts)}
 
 
-def write_timeseries(path: Path, series: WindowSeries, last_index: int) -> None:
+def write_timeseries(
+    path: Path, series: WindowSeries, last_index: int, users: list[int | None] | None = None
+) -> None:
+    """One row per window; ``users`` is the user count running at the window's end."""
+    users = users or [None] * len(series.windows)
     with open(path, "w", newline="") as handle:
         out = csv.writer(handle)
         out.writerow(
-            ["t_s", "ok", "fail", "info", "ops_s", "error_rate", "p50_ms", "p95_ms", "p99_ms"]
+            [
+                "t_s",
+                "ok",
+                "fail",
+                "info",
+                "ops_s",
+                "error_rate",
+                "p50_ms",
+                "p95_ms",
+                "p99_ms",
+                "users",
+            ]
         )
-        for w in series.windows[: last_index + 1]:
+        for w, count in zip(series.windows[: last_index + 1], users, strict=False):
             out.writerow(
                 [
                     f"{w.start_s:.3f}",
@@ -172,6 +219,7 @@ def write_timeseries(path: Path, series: WindowSeries, last_index: int) -> None:
                     _fmt(w.p(50)),
                     _fmt(w.p(95)),
                     _fmt(w.p(99)),
+                    "" if count is None else count,
                 ]
             )
 

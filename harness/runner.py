@@ -28,6 +28,7 @@ from harness.journal import Journal
 from harness.lab.local import LocalLab
 from harness.lab.s3 import check_s3_target, s3_target
 from harness.loadproc import START_MARGIN_S, LoadGenerator, loadgen_config
+from harness.profiles import stages
 from harness.progress import Progress
 from harness.result import analyse, write_result
 from harness.scenario import Scenario
@@ -177,6 +178,7 @@ def _run(
             spawn_rate=phase.load.spawn_rate,
             workload=phase.load.workload,
             s3=s3,
+            stages=_stages(phase.load),
         )
         loadgen = LoadGenerator(run_dir, config, env=s3.client_env() if s3 else None)
         loadgen.start(ready_deadline_s=_ready_deadline(params))
@@ -256,6 +258,13 @@ def _run(
             if attach is None:
                 _guarded(errors, "stopping the lab", lab.down)
             _guarded(errors, "closing the history", history.close)
+
+
+def _stages(load: Any) -> list[dict[str, Any]] | None:
+    """The load profile's stages for the load generator; None for a sustained load."""
+    if load.profile is None or load.profile.shape == "sustained":
+        return None
+    return [s.to_dict() for s in stages(load.profile, load.users, load.spawn_rate)]
 
 
 def _ready_deadline(params: Any) -> float:

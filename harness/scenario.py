@@ -10,6 +10,7 @@ existing single-phase files keep their meaning.
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Literal, TypeGuard, get_origin
@@ -28,6 +29,16 @@ from pydantic import (
 
 from harness.errors import ScenarioError
 from harness.lab.external import ENDPOINT_VARIABLES, FROM_ENV, parse_endpoint
+from harness.overrides import Override, name_duration
+from harness.overrides import apply as apply_overrides
+from harness.profiles import (
+    PROFILE_MODELS,
+    SWEEP_SHAPES,
+    Profile,
+    profile_problems,
+    sweep_duration,
+)
+from harness.thresholds import ThresholdsSpec
 from harness.units import ByteSize, Duration, format_duration, size_between
 from harness.workloads.params import WORKLOAD_INFO, WORKLOAD_SERVICE_KINDS, WORKLOADS
 from harness.yamlmarks import Path_, YamlProblem, line_for, load_with_marks
@@ -218,6 +229,8 @@ class LoadSpec(_Model):
     users: int = Field(10, ge=1, le=10_000)
     spawn_rate: float = Field(10.0, gt=0, le=10_000)
     params: dict[str, Any] = Field(default_factory=dict)
+    # Users over time (harness/profiles.py); left out: sustained.
+    profile: Profile | None = None
 
     @model_validator(mode="before")
     @classmethod
@@ -303,6 +316,20 @@ class Scenario(_Model):
     checks: ChecksSpec = Field(default_factory=ChecksSpec)
     recovery: RecoverySpec = Field(default_factory=RecoverySpec)
     slo: SloSpec = Field(default_factory=SloSpec)
+    thresholds: ThresholdsSpec = Field(default_factory=ThresholdsSpec)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _sweep_duration(cls, data: Any) -> Any:
+        # A sweep lasts as long as its steps: its duration may be left out.
+        if isinstance(data, dict) and "duration" not in data:
+            load = data.get("load")
+            profile = load.get("profile") if isinstance(load, dict) else None
+            if isinstance(profile, dict) and profile.get("shape") in SWEEP_SHAPES:
+                # An invalid sweep has no length: its own errors say why, not a
+                # missing duration.
+                data = {**data, "duration": sweep_duration(profile) or 1.0}
+        return data
 
     def phases(self) -> list[Phase]:
         return [Phase("main", self.duration, self.load, tuple(self.plan()))]
@@ -358,7 +385,7 @@ class Phase:
 # -- loading and validation ------------------------------------------------------------
 
 
-def load_scenario(path: str | Path) -> Scenario:
+def load_scenario(path: str | Path, overrides: Sequence[Override] = ()) -> Scenario:
     """Read, parse and validate a scenario file; ``ScenarioError`` lists every problem."""
     path = Path(path)
     try:
@@ -370,10 +397,12 @@ def load_scenario(path: str | Path) -> Scenario:
         raise ScenarioError(
             str(path), [f"{path}:{line}: not UTF-8 text (byte {exc.object[exc.start]:#04x})"]
         ) from None
-    return parse_scenario(text, str(path))
+    return parse_scenario(text, str(path), overrides)
 
 
-def parse_scenario(text: str, filename: str) -> Scenario:
+def parse_scenario(text: str, filename: str, overrides: Sequence[Override] = ()) -> Scenario:
+    """``overrides``: durations and user counts from the command line or the
+    environment (``harness/overrides.py``); a problem they cause names them."""
     try:
         data, marks = load_with_marks(text)
     except YamlProblem as exc:
@@ -382,12 +411,21 @@ def parse_scenario(text: str, filename: str) -> Scenario:
         raise ScenarioError(
             filename, [f"{filename}:1: expected a mapping of scenario fields (name, load, ...)"]
         )
+    applied = apply_overrides(data, list(overrides))
+    if applied.problems:
+        raise ScenarioError(filename, applied.problems)
 
     def at(loc: Path_, message: str) -> str:
         where = ".".join(str(p) for p in loc) or "(top level)"
+        label = applied.label_for(loc)
+        if label is not None:
+            return f"{filename}: {where}: {message} (set by {label})"
         return f"{filename}:{line_for(marks, loc)}: {where}: {message}"
 
-    return _validated(data, filename, at)
+    try:
+        return _validated(applied.data, filename, at)
+    except ScenarioError as exc:
+        raise ScenarioError(filename, name_duration(exc.problems, applied)) from None
 
 
 def _validated(data: dict[str, Any], filename: str, at: Any) -> Scenario:
@@ -466,7 +504,9 @@ _PATTERN_HINTS = {
 def _is_union_tag(part: Any) -> bool:
     # pydantic inserts the member type name (or the tag) into locations inside unions.
     return isinstance(part, str) and (
-        "[" in part or part in {"str", "list", "float", "int"} or part.startswith("kind=")
+        "[" in part
+        or part in {"str", "list", "float", "int"}
+        or part.startswith(("kind=", "shape="))
     )
 
 
@@ -478,6 +518,9 @@ def _allowed_fields(root: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:
             continue
         if isinstance(part, str) and part.startswith("kind="):
             model = SERVICE_MODELS.get(part.removeprefix("kind="), model)
+            continue
+        if isinstance(part, str) and part.startswith("shape="):
+            model = PROFILE_MODELS.get(part.removeprefix("shape="), model)
             continue
         field = model.model_fields.get("for_" if part == "for" else part)
         if field is None:
@@ -607,6 +650,7 @@ def _cross_check(s: Scenario, at: Any) -> list[str]:
             problems.append(at((*here, "id"), f"duplicate fault id '{fault_id}'"))
         seen_ids[fault_id] = index
     problems += _overlaps(s, at)
+    problems += profile_problems(s, at)
     windows = s.duration / s.recovery.window
     if windows > MAX_WINDOWS:
         problems.append(

@@ -143,6 +143,57 @@ def render_summary(result: dict[str, Any]) -> str:
     lines += (
         _table(["objective", "threshold", "observed", "verdict"], rows) if rows else ["  (none)"]
     )
+    lines += _bands_and_sweeps(result)
     if result.get("errors"):
         lines += ["", "errors"] + [f"  {e}" for e in result["errors"]]
     return "\n".join(lines)
+
+
+def _bands_and_sweeps(result: dict[str, Any]) -> list[str]:
+    """The thresholds table, and a sweep's steps with its knee or elbow."""
+    lines: list[str] = []
+    bands = result.get("thresholds") or []
+    if bands:
+        rows = [
+            [b["name"], _v(b["warning"]), _v(b["critical"]), _v(b["observed"]), b["level"].upper()]
+            for b in bands
+        ]
+        lines += ["", "thresholds"]
+        lines += _table(["metric", "warning", "critical", "observed", "level"], rows)
+    for name, key in (("capacity", "users"), ("throughput", "rate")):
+        sweep = result.get(name)
+        if not sweep:
+            continue
+        rows = [
+            [
+                _v(step[key]),
+                _v(step["throughput_ops_s"]),
+                _v(step["error_rate"]),
+                _v(step["p50_ms"], "ms"),
+                _v(step["p95_ms"], "ms"),
+                _v(step["p99_ms"], "ms"),
+                ", ".join(step["crossed"]) or "-",
+            ]
+            for step in sweep["steps"]
+        ]
+        head = "users" if key == "users" else "asked/s"
+        lines += ["", f"{name} sweep"]
+        lines += _table([head, "ok/s", "errors", "p50", "p95", "p99", "above warning"], rows)
+        lines.append(_sweep_verdict(name, sweep))
+    return lines
+
+
+def _sweep_verdict(name: str, sweep: dict[str, Any]) -> str:
+    if name == "capacity":
+        if sweep["knee_users"] is None:
+            return f"no knee up to {sweep['no_knee_up_to']} users"
+        return (
+            f"knee at {sweep['knee_users']} users; "
+            f"safe ceiling {sweep['safe_ceiling_users']} users (0.8 x knee)"
+        )
+    if sweep["elbow_rate"] is None:
+        return f"no elbow up to {_v(sweep['max_good_rate'])}/s"
+    good = sweep["max_good_rate"]
+    return f"elbow at {_v(sweep['elbow_rate'])}/s; last good rate " + (
+        "none (the first step is past it)" if good is None else f"{_v(good)}/s"
+    )

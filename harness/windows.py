@@ -8,6 +8,7 @@ fast service.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from hdrh.histogram import HdrHistogram
 
@@ -101,3 +102,21 @@ class WindowSeries:
             if w._hist is not None:
                 out.add(w._hist)
         return out
+
+
+def users_per_window(
+    records: list[dict[str, Any]], t0_ns: int, window_s: float, count: int
+) -> list[int | None]:
+    """The user count running at the end of each window, from the load generator's
+    ``{op: "users", t, count}`` records (``None`` before the first)."""
+    marks = sorted((r["t"], r["count"]) for r in records if r.get("op") == "users")
+    out: list[int | None] = []
+    current: int | None = None
+    i = 0
+    for k in range(count):
+        end_ns = t0_ns + int((k + 1) * window_s * 1e9)
+        while i < len(marks) and marks[i][0] <= end_ns:
+            current = marks[i][1]
+            i += 1
+        out.append(current)
+    return out

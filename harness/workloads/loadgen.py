@@ -32,7 +32,8 @@ from locust.env import Environment
 from harness.history import HistoryWriter
 from harness.windows import new_histogram, percentile_ms, record_latency
 from harness.workloads.params import WORKLOADS
-from harness.workloads.redis_kv import make_user_class
+from harness.workloads.redis_kv import RedisKVUser, make_user_class
+from harness.workloads.shapes import Pacer, StageShape, pace
 
 _ = locust.__version__
 FLUSH_INTERVAL_S = 0.1
@@ -50,6 +51,18 @@ class Recorder:
         self.history = history
         self.reset()
         self.total = {"ok": 0, "fail": 0, "info": 0}
+        self.users = -1
+        self.users_recorded_ns = 0
+
+    def record_users(self, count: int) -> None:
+        """``{op: "users", t, count}`` when the running user count changes, and once a
+        second: the series the profiles are judged by."""
+        now = time.monotonic_ns()
+        if count == self.users and now - self.users_recorded_ns < 1_000_000_000:
+            return
+        self.users, self.users_recorded_ns = count, now
+        if self.history is not None:
+            self.history.write({"op": "users", "t": now, "count": count})
 
     def reset(self) -> None:
         self.counts = {"ok": 0, "fail": 0, "info": 0}
@@ -81,6 +94,7 @@ class Recorder:
             "t_s": round((time.monotonic_ns() - t0_ns) / 1e9, 3),
             **self.counts,
             "p95_ms": percentile_ms(hist, 95),
+            "users": self.users,
         }
         self.reset()
         return event
@@ -132,6 +146,25 @@ def user_classes_for(
     return [s3_objects.make_user_class(workload, shared)]
 
 
+def start_profile(
+    shape: StageShape,
+    runner: Any,
+    user_classes: list[type[locust.User]],
+    config: dict[str, Any],
+    t0_ns: int,
+) -> None:
+    """Follow the profile's stages from ``t0_ns``; pace the workload's paced operations
+    when a stage sets a rate (a throughput sweep)."""
+    shape.t0_ns = t0_ns
+    if any("rate" in stage for stage in shape.stages):
+        from harness.workloads.redis_streams import StreamProducer
+
+        paced = StreamProducer if config.get("workload") == "redis.streams" else RedisKVUser
+        pace(user_classes, [paced], Pacer(shape.stages, t0_ns))
+    # Locust's shape worker polls the shape; the main loop polls, never joins, the runner.
+    runner.start_shape()
+
+
 def run(config: dict[str, Any]) -> int:
     params = WORKLOADS[config.get("workload", "redis.kv")].model_validate(config["params"])
     history = (
@@ -141,9 +174,12 @@ def run(config: dict[str, Any]) -> int:
     )
     user_classes = user_classes_for(config, params, history)
     recorder = Recorder(history)
+    stages = config.get("stages")
+    shape = StageShape(stages) if stages else None
     env = Environment(
         user_classes=user_classes,
         stop_timeout=params.op_timeout * 2 + 1.0,  # type: ignore[attr-defined]
+        shape_class=shape,
     )
     env.events.request.add_listener(recorder.on_request)
     runner = env.create_local_runner()
@@ -163,7 +199,10 @@ def run(config: dict[str, Any]) -> int:
     go = json.loads(line)
     t0_ns, stop_ns = int(go["t0_ns"]), int(go["stop_ns"])
     gevent.sleep(max(0, t0_ns - time.monotonic_ns()) / 1e9)
-    runner.start(config["users"], config["spawn_rate"])
+    if shape is None:
+        runner.start(config["users"], config["spawn_rate"])
+    else:
+        start_profile(shape, runner, user_classes, config, t0_ns)
 
     def flusher() -> None:
         while True:
@@ -175,6 +214,7 @@ def run(config: dict[str, Any]) -> int:
     next_tick = time.monotonic() + 1.0
     while not stopping["now"] and time.monotonic_ns() < stop_ns:
         gevent.sleep(0.05)
+        recorder.record_users(runner.user_count)
         if os.getppid() != parent:
             break  # the harness is gone: stop the load rather than run unattended
         if time.monotonic() >= next_tick:
