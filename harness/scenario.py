@@ -140,6 +140,20 @@ class ExternalS3ServiceSpec(_Model):
         return value
 
 
+class HttpServiceSpec(_Model):
+    """The lab's reference HTTP service (``harness/lab/httpapp.py``): ``POST /messages``
+    adds to a Redis stream, ``GET /events`` streams it as server-sent events, ``GET
+    /health``. It reaches Redis through that service's proxy, so faults on Redis hit it."""
+
+    kind: Literal["http"]
+    redis: str = Field(description="the kind redis service of this lab the app writes to")
+    stream: str = Field(
+        "events", pattern=r"^[A-Za-z0-9:_.-]{1,100}$", description="the Redis stream's key"
+    )
+    # The app keeps no data of its own (Redis does): there is no disk to fault.
+    disk: None = Field(None, description="not available: the app keeps no data")
+
+
 # The fields that make a kind s3 service external (`endpoint` is the required one).
 _EXTERNAL_FIELDS = ("endpoint", "region", "credentials")
 
@@ -163,11 +177,12 @@ def _service_kind(value: Any) -> str:
 ServiceSpec = Annotated[
     Annotated[RedisServiceSpec, Tag("kind=redis")]
     | Annotated[S3ServiceSpec, Tag("kind=s3")]
-    | Annotated[ExternalS3ServiceSpec, Tag("kind=s3-external")],
+    | Annotated[ExternalS3ServiceSpec, Tag("kind=s3-external")]
+    | Annotated[HttpServiceSpec, Tag("kind=http")],
     Discriminator(
         _service_kind,
         custom_error_type="service_kind",
-        custom_error_message="expected kind: redis or s3",
+        custom_error_message="expected kind: redis, s3 or http",
     ),
 ]
 # By discriminator tag (without `kind=`): for the fields an error message lists.
@@ -175,6 +190,7 @@ SERVICE_MODELS: dict[str, type[BaseModel]] = {
     "redis": RedisServiceSpec,
     "s3": S3ServiceSpec,
     "s3-external": ExternalS3ServiceSpec,
+    "http": HttpServiceSpec,
 }
 
 
@@ -506,6 +522,7 @@ def _cross_check(s: Scenario, at: Any) -> list[str]:
                 f"{WORKLOAD_SERVICE_KINDS[s.load.workload]}",
             )
         )
+    problems += _http_services(s, at)
     try:
         WORKLOADS[s.load.workload].model_validate(s.load.params)
     except ValidationError as exc:
@@ -581,6 +598,25 @@ def _cross_check(s: Scenario, at: Any) -> list[str]:
                 f"at most {MAX_WINDOWS:,}: use a wider window for long runs",
             )
         )
+    return problems
+
+
+def _http_services(s: Scenario, at: Any) -> list[str]:
+    """Each reference HTTP service names a redis service of the same lab."""
+    problems = []
+    for name, spec in s.lab.services.items():
+        if isinstance(spec, HttpServiceSpec):
+            backend = s.lab.services.get(spec.redis)
+            if backend is None or backend.kind != "redis":
+                redis_names = [n for n, o in s.lab.services.items() if o.kind == "redis"]
+                problems.append(
+                    at(
+                        ("lab", "services", name, "redis"),
+                        f"expected the name of a kind redis service of this lab "
+                        f"(redis services: {', '.join(redis_names) or 'none'}), "
+                        f"got {spec.redis!r}",
+                    )
+                )
     return problems
 
 
