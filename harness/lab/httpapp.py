@@ -42,7 +42,9 @@ class App:
     """What the handlers share: the Redis client, the stream and the timings."""
 
     def __init__(self, client: redis.Redis, stream: str, keepalive_s: float) -> None:
-        self.client = client
+        # redis-py's stubs type replies as bytes | str | None for every decode setting;
+        # this client never decodes, so replies are bytes.
+        self.client: Any = client
         self.stream = stream
         self.keepalive_s = keepalive_s
 
