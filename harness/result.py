@@ -20,6 +20,7 @@ from harness.opstats import (
     access_counts,
     access_summary,
     breakdown,
+    class_breakdown,
     first_write_after,
     write_access_csv,
 )
@@ -108,6 +109,7 @@ def analyse(run_dir: Path, scenario: Scenario, errors: list[str]) -> dict[str, A
             "p99_ms": percentile_ms(overall, 99),
             "operations": breakdown(records, workload.ops, load_end_s),
             **_access(records, run_dir, scenario, header.get("run_tag", "")),
+            **_classes(records, scenario, workload.ops, load_end_s),
         },
         "baseline": baseline.to_dict(),
         "faults": fault_rows,
@@ -127,6 +129,15 @@ def _access(
     counts = access_counts(records, f"{run_tag}/shared/")
     write_access_csv(run_dir / "access.csv", counts)
     return {"access": access_summary(counts)}
+
+
+def _classes(
+    records: list[dict[str, Any]], scenario: Scenario, ops: tuple[str, ...], duration_s: float
+) -> dict[str, Any]:
+    """For ``http.users``: per user class and per task (``classes``)."""
+    if scenario.load.workload != "http.users":
+        return {}
+    return {"classes": class_breakdown(records, ops, duration_s)}
 
 
 def write_timeseries(path: Path, series: WindowSeries, last_index: int) -> None:

@@ -217,7 +217,13 @@ class LabSpec(_Model):
 
 
 WorkloadName = Literal[
-    "redis.kv", "redis.streams", "s3.small_objects", "s3.mixed", "s3.concurrent_access"
+    "redis.kv",
+    "redis.streams",
+    "s3.small_objects",
+    "s3.mixed",
+    "s3.concurrent_access",
+    "http.users",
+    "http.messages",
 ]
 
 

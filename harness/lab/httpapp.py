@@ -3,7 +3,8 @@
 ``python -m harness.lab.httpapp --port P --redis-host H --redis-port R [--stream S]``
 
 * ``POST /messages`` (a JSON body): XADD of the body to the stream; ``201`` with
-  ``{"id": ENTRY_ID}``; ``400`` for a body that is not JSON; ``503`` when Redis fails.
+  ``{"id": ENTRY_ID}``; ``400`` for a body that is not JSON; ``503`` when Redis could
+  not be reached (nothing written), ``504`` when its reply was lost (maybe written).
 * ``GET /messages?count=N``: the last N entries (at most 1000), newest first.
 * ``GET /events``: server-sent events of the entries added after the subscription
   (``id:`` is the stream entry id, ``data:`` the JSON body). A ``Last-Event-ID``
@@ -99,7 +100,10 @@ class Handler(BaseHTTPRequestHandler):
         try:
             entry_id = self.app.client.xadd(self.app.stream, {"data": body})
         except _REDIS_ERRORS as exc:
-            self._json(503, {"error": f"redis: {type(exc).__name__}: {exc}"})
+            # 503: Redis was not reached, nothing was written. 504: the command may have
+            # been sent and its reply was lost, so the entry may exist (indeterminate).
+            refused = isinstance(exc, redis.ConnectionError) and "connecting" in str(exc)
+            self._json(503 if refused else 504, {"error": f"redis: {type(exc).__name__}: {exc}"})
             return
         self._json(201, {"id": entry_id.decode()})
 
