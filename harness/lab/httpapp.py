@@ -66,6 +66,9 @@ def make_client(host: str, port: int, timeout_s: float) -> redis.Redis:
 class Handler(BaseHTTPRequestHandler):
     server_version = "chaos-httpapp/1"
     protocol_version = "HTTP/1.1"  # keep-alive: faults act per connection, as for clients
+    # Headers and body go out in separate writes: with Nagle's algorithm the body would
+    # wait for the client's delayed ACK (40 ms a request).
+    disable_nagle_algorithm = True
     app: App
 
     def log_message(self, format: str, *args: Any) -> None:

@@ -64,10 +64,11 @@ class HttpClientUser(User):
         path: str,
         body: bytes | None = None,
         headers: dict[str, str] | None = None,
-        stream: bool = False,
+        stream_timeout: float | None = None,
     ) -> Reply:
-        """One request. With ``stream`` the response is left unread in ``Reply.response``
-        (server-sent events) and the connection is the caller's to close."""
+        """One request. With ``stream_timeout`` the response is left unread in
+        ``Reply.response`` (server-sent events), its socket timeout set to that, and the
+        connection is the caller's to close."""
         phase = "connect"
         try:
             if self.conn is None:
@@ -81,8 +82,11 @@ class HttpClientUser(User):
             phase = "send"
             self.conn.request(method, path, body=body, headers=headers or {})
             phase = "recv"
+            if stream_timeout is not None:
+                assert self.conn.sock is not None
+                self.conn.sock.settimeout(stream_timeout)
             response = self.conn.getresponse()
-            if stream:
+            if stream_timeout is not None:
                 return Reply("done", response.status, response=response)
             data = response.read()
             if response.will_close:

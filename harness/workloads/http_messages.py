@@ -112,14 +112,12 @@ class HttpSubscriber(HttpClientUser):
         headers = {"Accept": "text/event-stream"}
         if self.last_id is not None:
             headers["Last-Event-ID"] = self.last_id
-        reply = self.exchange("GET", KEY, headers=headers, stream=True)
+        # A live subscription always has a comment within the app's keep-alive period.
+        reply = self.exchange("GET", KEY, headers=headers, stream_timeout=self.params.idle_timeout)
         if reply.response is None or reply.status != 200:
             self.close()
             gevent.sleep(max(self.params.reconnect_backoff, 0.05))
             return
-        assert self.conn is not None and self.conn.sock is not None
-        # A live subscription always has a comment within the app's keep-alive period.
-        self.conn.sock.settimeout(self.params.idle_timeout)
         confirmed: int | None = None
         try:
             for event in _events(reply.response):
