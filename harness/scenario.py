@@ -537,6 +537,10 @@ def _cross_check(s: Scenario, at: Any) -> list[str]:
     streams = s.load.workload == "redis.streams"
     if s.checks.delivery is not None and not streams:
         problems.append(at(("checks", "delivery"), "needs a messaging workload (redis.streams)"))
+    if s.checks.integrity is not None and s.load.workload.startswith("http."):
+        problems.append(
+            at(("checks", "integrity"), f"{s.load.workload} has no integrity check (remove it)")
+        )
     if s.checks.integrity is not None and streams:
         problems.append(
             at(("checks", "integrity"), "redis.streams is checked by delivery: {} instead")

@@ -19,6 +19,7 @@ from typing import Any
 
 import gevent
 from locust import User, constant, task
+from locust.user.task import LOCUST_STATE_STOPPING
 
 from harness.workloads.http_client import HttpClientUser, require_loopback
 from harness.workloads.http_params import HttpMessagesParams
@@ -26,6 +27,7 @@ from harness.workloads.values import digest, value_for
 
 KEY = "/events"  # sends and receipts name the app's event stream
 INDETERMINATE = 504
+STOP_GRACE_S = 1.0
 
 
 def make_user_classes(
@@ -119,8 +121,15 @@ class HttpSubscriber(HttpClientUser):
             gevent.sleep(max(self.params.reconnect_backoff, 0.05))
             return
         confirmed: int | None = None
+        stopping_at: float | None = None
         try:
             for event in _events(reply.response):
+                if self._state == LOCUST_STATE_STOPPING:
+                    # The load is over: the last sends' events arrive within the grace,
+                    # and the user ends then rather than at Locust's stop timeout.
+                    stopping_at = stopping_at or time.monotonic()
+                    if time.monotonic() - stopping_at > STOP_GRACE_S:
+                        break
                 if event is None:
                     confirmed = confirmed or time.monotonic_ns()
                     continue
@@ -167,19 +176,16 @@ class HttpSubscriber(HttpClientUser):
 
 
 def _events(response: Any) -> Any:
-    """Server-sent events from ``response``: ``None`` for the first comment (the
-    subscription is confirmed), then ``(id, data)`` per event. Ends at EOF."""
+    """Server-sent events from ``response``: ``None`` per comment (the first confirms
+    the subscription; keep-alives follow), ``(id, data)`` per event. Ends at EOF."""
     entry_id, data = "", []
-    confirmed = False
     while True:
         line = response.fp.readline()
         if not line:
             return
         text = line.decode().rstrip("\r\n")
         if text.startswith(":"):
-            if not confirmed:
-                confirmed = True
-                yield None
+            yield None
         elif text.startswith("id:"):
             entry_id = text[3:].strip()
         elif text.startswith("data:"):
