@@ -25,6 +25,15 @@ from harness.workloads.params import RedisKVParams
 from harness.workloads.values import digest, value_for
 
 _CONNECTION_ERRORS = (redis.ConnectionError, redis.TimeoutError, OSError)
+
+
+class StoppedMidOperation(Exception):
+    """The load stopped while a command was in flight: its outcome is unknown."""
+
+    def __init__(self) -> None:
+        super().__init__("the load stopped during the operation")
+
+
 _MAX_TRACKED_KEYS = 50_000
 
 
@@ -56,6 +65,7 @@ class RedisUser(User):
     conn: redis.Connection
     process: str
     fire: Any
+    stopped: BaseException | None = None
 
     def connect_to(self, host: str, port: int) -> None:
         self.conn = redis.Connection(
@@ -103,6 +113,12 @@ class RedisUser(User):
             exception=error,
             context=record,
         )
+        self.raise_if_stopped()
+
+    def raise_if_stopped(self) -> None:
+        """Let a stop that arrived during a command go on, once the command is recorded."""
+        if self.stopped is not None:
+            raise self.stopped
 
     def _exchange(self, *args: Any) -> tuple[str, Any, BaseException | None]:
         """Send one command; returns (phase reached, reply, error)."""
@@ -120,6 +136,13 @@ class RedisUser(User):
             if phase == "connect" and self.params.reconnect_backoff:
                 gevent.sleep(self.params.reconnect_backoff)
             return phase, None, exc
+        except gevent.GreenletExit as exc:
+            # Locust stops a user by killing its greenlet. A kill meant for the pause
+            # between two tasks can land after the next command was sent, so the command
+            # is recorded (a write as indeterminate) and the exit raised again after that.
+            self.stopped = exc
+            self.conn.disconnect()
+            return phase, None, StoppedMidOperation()
 
 
 class RedisKVUser(RedisUser):

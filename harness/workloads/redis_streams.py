@@ -189,6 +189,7 @@ class StreamConsumer(StreamUser):
             # Not acknowledged (a reset, a timeout): the entries stay pending and are
             # claimed again later, which the checker sees as duplicates, not loss.
             self._exchange("XACK", self.stream, GROUP, *(f["id"] for f in received))
+            self.raise_if_stopped()
 
     def crash_due(self) -> bool:
         every = self.params.crash_every
