@@ -492,7 +492,7 @@ def test_an_s3_service_takes_its_kind_and_a_bucket():
 @pytest.mark.parametrize(
     ("store", "expected"),
     [
-        ("{kind: mysql}", "s.yaml:7: lab.services.store: expected kind: redis or s3"),
+        ("{kind: mysql}", "s.yaml:7: lab.services.store: expected kind: redis, s3 or http"),
         (
             "{kind: s3, durability: always}",
             "s.yaml:7: lab.services.store.durability: unknown field 'durability' "
