@@ -83,6 +83,42 @@ def breakdown(
     ]
 
 
+def class_breakdown(
+    records: Iterable[dict[str, Any]], ops: Iterable[str], duration_s: float
+) -> list[dict[str, Any]]:
+    """For workloads of user classes (``http.users``): one row per class (``task``
+    "all") and one per (class, task), with the users the class started, its share of
+    the class's requests, and the same counts and percentiles as ``breakdown``."""
+    wanted = set(ops)
+    groups: dict[tuple[str, str], _Group] = defaultdict(_Group)
+    users: dict[str, set[str]] = defaultdict(set)
+    for rec in records:
+        user_class = rec.get("user_class")
+        if user_class is None:
+            continue
+        if rec.get("op") == "user":
+            users[user_class].add(rec["process"])
+        elif rec.get("op") in wanted:
+            groups[(user_class, ALL)].add(rec)
+            groups[(user_class, rec["task"])].add(rec)
+    rows = []
+    for user_class, name in sorted(groups, key=lambda k: (k[0], k[1] != ALL, k[1])):
+        row = groups[(user_class, name)].row("", name, duration_s)
+        total = groups[(user_class, ALL)]
+        share = row["ops"] / (total.ok + total.fail + total.info)
+        del row["op"], row["size_class"], row["mb_s"]
+        rows.append(
+            {
+                "user_class": user_class,
+                "task": name,
+                "users": len(users[user_class]),
+                "share": round(share, 4),
+                **row,
+            }
+        )
+    return rows
+
+
 def access_counts(records: Iterable[dict[str, Any]], prefix: str) -> dict[str, dict[str, int]]:
     """Reads and writes per object key under ``prefix`` (the shared pool)."""
     counts: dict[str, dict[str, int]] = defaultdict(lambda: {"get": 0, "put": 0})

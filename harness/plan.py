@@ -6,7 +6,13 @@ from harness.errors import LabError
 from harness.lab.external import ENDPOINT_VARIABLES, FROM_ENV
 from harness.lab.s3 import CREDENTIAL_VARIABLES
 from harness.profiles import describe
-from harness.scenario import RedisServiceSpec, Scenario, ServiceSpec, is_external
+from harness.scenario import (
+    HttpServiceSpec,
+    RedisServiceSpec,
+    Scenario,
+    ServiceSpec,
+    is_external,
+)
 from harness.timeline import build_events
 from harness.units import format_size
 
@@ -20,11 +26,12 @@ def render_plan(scenario: Scenario) -> str:
         if is_external(svc):
             lines.append(f"  {name}: {_external_words(name, svc)}")
             continue
-        what = (
-            f"redis-server (durability {svc.durability})"
-            if isinstance(svc, RedisServiceSpec)
-            else f"versitygw S3 server (posix backend, bucket {svc.bucket})"
-        )
+        if isinstance(svc, HttpServiceSpec):
+            what = f"reference HTTP app (stream {svc.stream} on redis service '{svc.redis}')"
+        elif isinstance(svc, RedisServiceSpec):
+            what = f"redis-server (durability {svc.durability})"
+        else:
+            what = f"versitygw S3 server (posix backend, bucket {svc.bucket})"
         lines.append(
             f"  {name}: {what}{_disk_words(svc)}, clients through Toxiproxy proxy '{name}'"
         )

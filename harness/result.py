@@ -21,6 +21,7 @@ from harness.opstats import (
     access_counts,
     access_summary,
     breakdown,
+    class_breakdown,
     first_write_after,
     write_access_csv,
 )
@@ -98,11 +99,14 @@ def analyse(run_dir: Path, scenario: Scenario, errors: list[str]) -> dict[str, A
         is_objects = workload.service_kind == "s3"
         checks["integrity"] = (check_objects if is_objects else check_integrity)(records)
     delivery = scenario.checks.delivery
-    if delivery is not None and scenario.load.workload == "redis.pubsub":
+    if delivery is not None and scenario.load.workload != "redis.streams":
+        # Every subscriber is owed every message: Pub/Sub at most once, the app's
+        # server-sent events resumable (Last-Event-ID), so there any loss fails.
         checks["delivery"] = check_fanout(
             records,
             fanout_windows(fault_rows, t0_ns, load_end_s),
             max_loss_ratio=delivery.max_loss_ratio,
+            resumable=scenario.load.workload == "http.messages",
             stop_grace_s=delivery.stop_grace,
         )
     elif delivery is not None:
@@ -154,6 +158,7 @@ def analyse(run_dir: Path, scenario: Scenario, errors: list[str]) -> dict[str, A
             "p99_ms": percentile_ms(overall, 99),
             "operations": breakdown(records, workload.ops, load_end_s),
             **_access(records, run_dir, scenario, header.get("run_tag", "")),
+            **_classes(records, scenario, workload.ops, load_end_s),
         },
         "baseline": baseline.to_dict(),
         "faults": fault_rows,
@@ -184,6 +189,15 @@ def _access(
     counts = access_counts(records, f"{run_tag}/shared/")
     write_access_csv(run_dir / "access.csv", counts)
     return {"access": access_summary(counts)}
+
+
+def _classes(
+    records: list[dict[str, Any]], scenario: Scenario, ops: tuple[str, ...], duration_s: float
+) -> dict[str, Any]:
+    """For ``http.users``: per user class and per task (``classes``)."""
+    if scenario.load.workload != "http.users":
+        return {}
+    return {"classes": class_breakdown(records, ops, duration_s)}
 
 
 def write_timeseries(

@@ -151,6 +151,20 @@ class ExternalS3ServiceSpec(_Model):
         return value
 
 
+class HttpServiceSpec(_Model):
+    """The lab's reference HTTP service (``harness/lab/httpapp.py``): ``POST /messages``
+    adds to a Redis stream, ``GET /events`` streams it as server-sent events, ``GET
+    /health``. It reaches Redis through that service's proxy, so faults on Redis hit it."""
+
+    kind: Literal["http"]
+    redis: str = Field(description="the kind redis service of this lab the app writes to")
+    stream: str = Field(
+        "events", pattern=r"^[A-Za-z0-9:_.-]{1,100}$", description="the Redis stream's key"
+    )
+    # The app keeps no data of its own (Redis does): there is no disk to fault.
+    disk: None = Field(None, description="not available: the app keeps no data")
+
+
 # The fields that make a kind s3 service external (`endpoint` is the required one).
 _EXTERNAL_FIELDS = ("endpoint", "region", "credentials")
 
@@ -174,11 +188,12 @@ def _service_kind(value: Any) -> str:
 ServiceSpec = Annotated[
     Annotated[RedisServiceSpec, Tag("kind=redis")]
     | Annotated[S3ServiceSpec, Tag("kind=s3")]
-    | Annotated[ExternalS3ServiceSpec, Tag("kind=s3-external")],
+    | Annotated[ExternalS3ServiceSpec, Tag("kind=s3-external")]
+    | Annotated[HttpServiceSpec, Tag("kind=http")],
     Discriminator(
         _service_kind,
         custom_error_type="service_kind",
-        custom_error_message="expected kind: redis or s3",
+        custom_error_message="expected kind: redis, s3 or http",
     ),
 ]
 # By discriminator tag (without `kind=`): for the fields an error message lists.
@@ -186,6 +201,7 @@ SERVICE_MODELS: dict[str, type[BaseModel]] = {
     "redis": RedisServiceSpec,
     "s3": S3ServiceSpec,
     "s3-external": ExternalS3ServiceSpec,
+    "http": HttpServiceSpec,
 }
 
 
@@ -218,6 +234,8 @@ WorkloadName = Literal[
     "s3.small_objects",
     "s3.mixed",
     "s3.concurrent_access",
+    "http.users",
+    "http.messages",
 ]
 
 
@@ -567,11 +585,16 @@ def _cross_check(s: Scenario, at: Any) -> list[str]:
                 f"{WORKLOAD_SERVICE_KINDS[s.load.workload]}",
             )
         )
+    problems += _http_services(s, at)
     try:
         WORKLOADS[s.load.workload].model_validate(s.load.params)
     except ValidationError as exc:
         problems += explain_errors(exc, ("load", "params"), at, WORKLOADS[s.load.workload])
 
+    if s.checks.integrity is not None and s.load.workload == "http.users":
+        problems.append(
+            at(("checks", "integrity"), f"{s.load.workload} has no integrity check (remove it)")
+        )
     messaging = s.load.workload in MESSAGING_WORKLOADS
     delivery = s.checks.delivery
     if delivery is not None and not messaging:
@@ -582,11 +605,11 @@ def _cross_check(s: Scenario, at: Any) -> list[str]:
             )
         )
     lossy = delivery is not None and delivery.max_loss_ratio is not None
-    if lossy and s.load.workload == "redis.streams":
+    if lossy and s.load.workload != "redis.pubsub":
         problems.append(
             at(
                 ("checks", "delivery", "max_loss_ratio"),
-                "redis.streams delivers at least once: any loss fails; "
+                f"{s.load.workload} must deliver everything (any loss fails); "
                 "max_loss_ratio is for redis.pubsub",
             )
         )
@@ -664,6 +687,25 @@ def _cross_check(s: Scenario, at: Any) -> list[str]:
     return problems
 
 
+def _http_services(s: Scenario, at: Any) -> list[str]:
+    """Each reference HTTP service names a redis service of the same lab."""
+    problems = []
+    for name, spec in s.lab.services.items():
+        if isinstance(spec, HttpServiceSpec):
+            backend = s.lab.services.get(spec.redis)
+            if backend is None or backend.kind != "redis":
+                redis_names = [n for n, o in s.lab.services.items() if o.kind == "redis"]
+                problems.append(
+                    at(
+                        ("lab", "services", name, "redis"),
+                        f"expected the name of a kind redis service of this lab "
+                        f"(redis services: {', '.join(redis_names) or 'none'}), "
+                        f"got {spec.redis!r}",
+                    )
+                )
+    return problems
+
+
 # Faults that set the same state of a service (the proxy's enabled flag, the process's
 # life or its being paused) cannot overlap on one target: the first revert would undo
 # the second fault.
@@ -680,7 +722,7 @@ EXCLUSIVE = {
     "disk.slow": "blkio cgroup",
 }
 MAX_WINDOWS = 2_000_000
-MESSAGING_WORKLOADS = ("redis.streams", "redis.pubsub")
+MESSAGING_WORKLOADS = ("redis.streams", "redis.pubsub", "http.messages")
 
 
 def _overlaps(s: Scenario, at: Any) -> list[str]:

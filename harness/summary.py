@@ -52,6 +52,27 @@ def _operations(w: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _classes(w: dict[str, Any]) -> list[str]:
+    """The per user class (and per task) table of ``http.users``."""
+    rows = [
+        [
+            r["user_class"] if r["task"] == "all" else f"  {r['task']}",
+            str(r["users"]) if r["task"] == "all" else "",
+            str(r["ops"]),
+            _v(r["share"]),
+            _v(r["success_rate"]),
+            _v(r["p50_ms"], "ms"),
+            _v(r["p95_ms"], "ms"),
+            _v(r["p99_ms"], "ms"),
+        ]
+        for r in w.get("classes", [])
+    ]
+    if not rows:
+        return []
+    headers = ["user class / task", "users", "requests", "share", "success", "p50", "p95", "p99"]
+    return ["", *_table(headers, rows)]
+
+
 def render_summary(result: dict[str, Any]) -> str:
     w = result["workload"]
     b = result.get("baseline", {})
@@ -68,6 +89,7 @@ def render_summary(result: dict[str, Any]) -> str:
         "",
     ]
     lines += _operations(w)
+    lines += _classes(w)
     lines += ["", "faults"]
     rows = []
     for f in result["faults"]:

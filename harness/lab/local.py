@@ -26,9 +26,10 @@ from harness.errors import HarnessError, LabError, ToxiproxyError
 from harness.lab import blkio, disk, external, fiu, s3
 from harness.lab.base import Endpoint, ServiceHandle
 from harness.lab.disk import LabDisk
+from harness.lab.http_service import health_ok, httpapp_argv, start_order
 from harness.lab.procs import ManagedProcess, free_port, stop_strays, wait_until
 from harness.lab.toxiproxy import ToxiproxyClient
-from harness.scenario import RedisServiceSpec, is_external, spec_record
+from harness.scenario import HttpServiceSpec, RedisServiceSpec, is_external, spec_record
 
 if TYPE_CHECKING:
     from harness.journal import Journal
@@ -84,9 +85,12 @@ def redis_ping(host: str, port: int, timeout_s: float = 0.2) -> bool:
 
 
 def service_ready(kind: str, host: str, port: int, timeout_s: float = 0.2) -> bool:
-    """The service answers: Redis PING, or any HTTP reply from an S3 server."""
+    """The service answers: Redis PING, the HTTP app's /health 200, or any HTTP reply
+    from an S3 server."""
     if kind == "redis":
         return redis_ping(host, port, timeout_s)
+    if kind == "http":
+        return health_ok(host, port, timeout_s)
     return s3.http_ready(host, port, timeout_s)
 
 
@@ -94,7 +98,7 @@ def find_service_binaries(specs: dict[str, ServiceSpec]) -> dict[str, str]:
     """The server binary for every kind of service in ``specs`` the lab starts (not the
     external ones), or a ``LabError`` that says how to get the first one missing."""
     finders = {"redis": find_redis_server, "s3": s3.find_versitygw}
-    kinds = {spec.kind for spec in specs.values() if not is_external(spec)}
+    kinds = {spec.kind for spec in specs.values() if not is_external(spec)} - {"http"}
     return {kind: finders[kind]() for kind in sorted(kinds)}
 
 
@@ -190,7 +194,7 @@ class LocalLab:
         self._journal()
         try:
             self._start_toxiproxy(toxiproxy_bin)
-            for name, spec in self.specs.items():
+            for name, spec in start_order(self.specs):
                 if is_external(spec):
                     self._connect_external(name, spec, endpoints[name])
                 else:
@@ -237,6 +241,11 @@ class LocalLab:
         if isinstance(spec, RedisServiceSpec):
             argv = redis_argv(binaries["redis"], port, data_dir, spec.durability)
             what = "redis-server"
+        elif isinstance(spec, HttpServiceSpec):
+            # Through Redis's proxy: network faults on redis reach the app's requests.
+            argv = httpapp_argv(LOOPBACK, port, self.services[spec.redis].client, spec.stream)
+            options = {"redis": spec.redis, "stream": spec.stream}
+            what = "the reference HTTP app"
         else:
             (data_dir / spec.bucket).mkdir(exist_ok=True)  # a bucket is a directory
             env_file = str(s3.make_credentials(self.root / f"{name}.credentials.json"))

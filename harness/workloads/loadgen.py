@@ -131,6 +131,18 @@ def user_classes_for(
             config["key_prefix"],
             config.get("process_prefix", ""),
         )
+    if workload == "http.users":
+        from harness.workloads import http_users
+
+        return http_users.make_user_classes(
+            config["host"], config["port"], params, config["seed"], config.get("process_prefix", "")
+        )
+    if workload == "http.messages":
+        from harness.workloads import http_messages
+
+        return http_messages.make_user_classes(
+            config["host"], config["port"], params, config.get("process_prefix", "")
+        )
     from harness.workloads import s3_objects
 
     shared = s3_objects.Shared(

@@ -9,6 +9,7 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from harness.units import ByteSize, Duration, format_size, size_between
+from harness.workloads.http_params import HttpMessagesParams, HttpUsersParams
 
 
 class _Params(BaseModel):
@@ -218,7 +219,7 @@ class S3ConcurrentParams(S3Params):
 @dataclass(frozen=True)
 class Workload:
     name: str
-    params: type[_Params]
+    params: type[BaseModel]
     service_kind: str
     users: int
     spawn_rate: float
@@ -255,6 +256,17 @@ WORKLOAD_INFO: dict[str, Workload] = {
             ("put", "get", "list"),
             ("put",),
         ),
+        # The history's op of an HTTP request is its method, lowercase.
+        Workload(
+            "http.users",
+            HttpUsersParams,
+            "http",
+            10,
+            10.0,
+            ("get", "post", "put", "patch", "delete", "head"),
+            ("post", "put", "patch", "delete"),
+        ),
+        Workload("http.messages", HttpMessagesParams, "http", 8, 20.0, ("send",), ("send",)),
     )
 }
 WORKLOADS: dict[str, type[BaseModel]] = {n: w.params for n, w in WORKLOAD_INFO.items()}

@@ -22,16 +22,10 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from harness.workloads.params import RedisKVParams
+from harness.workloads.stopping import RecordsBeforeStopping
 from harness.workloads.values import digest, value_for
 
 CONNECTION_ERRORS = (redis.ConnectionError, redis.TimeoutError, OSError)
-
-
-class StoppedMidOperation(Exception):
-    """The load stopped while a command was in flight: its outcome is unknown."""
-
-    def __init__(self) -> None:
-        super().__init__("the load stopped during the operation")
 
 
 _MAX_TRACKED_KEYS = 50_000
@@ -57,7 +51,7 @@ def make_user_class(
     return BoundRedisKVUser
 
 
-class RedisUser(User):
+class RedisUser(RecordsBeforeStopping, User):
     """A Locust user with one raw Redis connection that never retries."""
 
     abstract = True
@@ -65,7 +59,6 @@ class RedisUser(User):
     conn: redis.Connection
     process: str
     fire: Any
-    stopped: BaseException | None = None
 
     def connect_to(self, host: str, port: int, protocol: int | None = None) -> None:
         self.conn = redis.Connection(
@@ -127,11 +120,6 @@ class RedisUser(User):
             context=record,
         )
 
-    def raise_if_stopped(self) -> None:
-        """Let a stop that arrived during a command go on, once the command is recorded."""
-        if self.stopped is not None:
-            raise self.stopped
-
     def _exchange(self, *args: Any) -> tuple[str, Any, BaseException | None]:
         """Send one command; returns (phase reached, reply, error)."""
         phase = "connect"
@@ -148,13 +136,9 @@ class RedisUser(User):
             if phase == "connect" and self.params.reconnect_backoff:
                 gevent.sleep(self.params.reconnect_backoff)
             return phase, None, exc
-        except gevent.GreenletExit as exc:
-            # Locust stops a user by killing its greenlet. A kill meant for the pause
-            # between two tasks can land after the next command was sent, so the command
-            # is recorded (a write as indeterminate) and the exit raised again after that.
-            self.stopped = exc
+        except gevent.GreenletExit as exc:  # see harness/workloads/stopping.py
             self.conn.disconnect()
-            return phase, None, StoppedMidOperation()
+            return phase, None, self.interrupted(exc)
 
 
 class RedisKVUser(RedisUser):

@@ -497,7 +497,7 @@ def test_an_s3_service_takes_its_kind_and_a_bucket():
 @pytest.mark.parametrize(
     ("store", "expected"),
     [
-        ("{kind: mysql}", "s.yaml:7: lab.services.store: expected kind: redis or s3"),
+        ("{kind: mysql}", "s.yaml:7: lab.services.store: expected kind: redis, s3 or http"),
         (
             "{kind: s3, durability: always}",
             "s.yaml:7: lab.services.store.durability: unknown field 'durability' "
@@ -621,7 +621,7 @@ def test_streams_mistakes_are_explained(params, checks, expected):
 def test_the_delivery_check_needs_a_messaging_workload():
     text = MINIMAL + "checks: {delivery: {}}\n"
     assert (
-        "checks.delivery: needs a messaging workload (redis.streams, redis.pubsub)"
+        "checks.delivery: needs a messaging workload (redis.streams, redis.pubsub, http.messages)"
         in only_problem(text)
     )
 
@@ -660,8 +660,8 @@ def test_a_pubsub_scenario_takes_its_defaults_and_a_loss_threshold():
         ),
         (
             STREAMS.format(params="{}", checks="{delivery: {max_loss_ratio: 0.1}}"),
-            "checks.delivery.max_loss_ratio: redis.streams delivers at least once: any loss "
-            "fails; max_loss_ratio is for redis.pubsub",
+            "checks.delivery.max_loss_ratio: redis.streams must deliver everything (any loss "
+            "fails); max_loss_ratio is for redis.pubsub",
         ),
     ],
 )
