@@ -15,6 +15,7 @@ from typing import Any
 from harness.checks.delivery import check_delivery
 from harness.checks.integrity import check_integrity
 from harness.checks.objects import check_objects
+from harness.checks.trends import check_trends, trend_input
 from harness.history import HISTORY_FILE, read_history
 from harness.opstats import (
     access_counts,
@@ -24,6 +25,7 @@ from harness.opstats import (
     write_access_csv,
 )
 from harness.recovery import Completions, analyse_faults, fault_times
+from harness.resources import RESOURCES_CSV, resource_records, write_resources_csv
 from harness.scenario import Scenario
 from harness.slo import evaluate_slo
 from harness.windows import WindowSeries, new_histogram, percentile_ms, record_latency
@@ -78,6 +80,10 @@ def analyse(run_dir: Path, scenario: Scenario, errors: list[str]) -> dict[str, A
             if r["applied_at_s"] is not None and r["reverted_at_s"] is not None
         ]
         checks["delivery"] = check_delivery(records, "streams", windows)
+    samples = resource_records(records)
+    if scenario.checks.trends is not None:
+        run = trend_input(scenario, t0_ns)
+        checks["trends"] = check_trends(samples, series, fault_rows, run, scenario.checks.trends)
     slo = evaluate_slo(scenario.slo, baseline, fault_rows, checks)
 
     fault_errors = [f"fault {r['id']}: {r['error']}" for r in fault_rows if r.get("error")]
@@ -91,6 +97,7 @@ def analyse(run_dir: Path, scenario: Scenario, errors: list[str]) -> dict[str, A
         status = "fail"
 
     write_timeseries(run_dir / "timeseries.csv", series, last_index=len(series.windows) - 1)
+    write_resources_csv(run_dir / RESOURCES_CSV, samples, t0_ns)
     return {
         "scenario": scenario.name,
         "status": status,
