@@ -17,6 +17,7 @@ from harness.checks.trends import (
     pooled_fit,
 )
 from harness.scenario import TrendBand, TrendsCheckSpec
+from harness.summary import render_summary
 from harness.windows import WindowSeries
 
 T0 = 1_000_000_000_000
@@ -259,3 +260,25 @@ def test_no_samples_and_no_operations_give_unknown_not_a_verdict():
     assert result["memory"] == {}
     assert result["p95_drift"]["level"] == "unknown"
     assert result["verdict"] == "pass"
+
+
+def test_the_summary_shows_each_trend_with_its_level():
+    samples = rss(lambda t: 10 + t) + rss(lambda t: 20.0, service="toxiproxy", pid=5)
+    result = {
+        "scenario": "soak",
+        "status": "fail",
+        "workload": {"name": "redis.kv", "ops": 1, "ok": 1, "fail": 0, "info": 0},
+        "faults": [],
+        "checks": {"trends": trends(samples)},
+        "slo": [],
+    }
+    for key in ("throughput_ops_s", "p50_ms", "p95_ms", "p99_ms"):
+        result["workload"][key] = None
+    text = render_summary(result)
+    assert "trends (first vs last part of the run, warm-up and faults left out)" in text
+    lines = {line.split("  ")[0]: line for line in text.splitlines()}
+    assert lines["memory redis"].rstrip().endswith("critical")
+    assert "3600 MB/h" in lines["memory redis"]
+    assert lines["memory toxiproxy (not judged)"].rstrip().endswith("ok")
+    assert lines["p95 drift"].rstrip().endswith("ok")
+    assert lines["error rate"].rstrip().endswith("ok")
