@@ -78,9 +78,8 @@ def _trends(t: dict[str, Any] | None) -> list[str]:
     rows.append(
         ["error rate", f"{_v(e['first'])} -> {_v(e['last'])}", f"+{_v(e['increase'])}", e["level"]]
     )
-    return ["", "trends (first vs last part of the run, warm-up and faults left out)"] + _table(
-        ["trend", "first -> last", "change", "level"], rows
-    )
+    title = "trends (first vs last part of the run, warm-up and faults left out)"
+    return ["", title, *_table(["trend", "first -> last", "change", "level"], rows)]
 
 
 def render_summary(result: dict[str, Any]) -> str:
