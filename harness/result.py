@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.checks.delivery import check_delivery
+from harness.checks.fanout import check_fanout
 from harness.checks.integrity import check_integrity
 from harness.checks.objects import check_objects
 from harness.checks.trends import check_trends, trend_input
@@ -34,6 +35,22 @@ from harness.workloads.params import WORKLOAD_INFO
 
 def iso(ts: float) -> str:
     return datetime.fromtimestamp(ts, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def fanout_windows(
+    fault_rows: list[dict[str, Any]], t0_ns: int, load_end_s: float
+) -> list[tuple[str, int, int]]:
+    """Each applied fault's span for fan-out delivery: from its apply until the next
+    fault applies or the load ends, so what subscribers miss while they reconnect after
+    a revert counts against the fault that cut them off."""
+    applied = sorted(
+        (r["applied_at_s"], r["id"]) for r in fault_rows if r["applied_at_s"] is not None
+    )
+    ends = [a for a, _ in applied[1:]] + [load_end_s]
+    return [
+        (fid, t0_ns + int(a * 1e9), t0_ns + int(b * 1e9))
+        for (a, fid), b in zip(applied, ends, strict=True)
+    ]
 
 
 def analyse(run_dir: Path, scenario: Scenario, errors: list[str]) -> dict[str, Any]:
@@ -73,13 +90,21 @@ def analyse(run_dir: Path, scenario: Scenario, errors: list[str]) -> dict[str, A
     if scenario.checks.integrity is not None:
         is_objects = workload.service_kind == "s3"
         checks["integrity"] = (check_objects if is_objects else check_integrity)(records)
-    if scenario.checks.delivery is not None:
+    delivery = scenario.checks.delivery
+    if delivery is not None and scenario.load.workload == "redis.pubsub":
+        checks["delivery"] = check_fanout(
+            records,
+            fanout_windows(fault_rows, t0_ns, load_end_s),
+            max_loss_ratio=delivery.max_loss_ratio,
+            stop_grace_s=delivery.stop_grace,
+        )
+    elif delivery is not None:
         windows = [
             (r["id"], t0_ns + int(r["applied_at_s"] * 1e9), t0_ns + int(r["reverted_at_s"] * 1e9))
             for r in fault_rows
             if r["applied_at_s"] is not None and r["reverted_at_s"] is not None
         ]
-        checks["delivery"] = check_delivery(records, "streams", windows)
+        checks["delivery"] = check_delivery(records, windows)
     samples = resource_records(records)
     if scenario.checks.trends is not None:
         run = trend_input(scenario, t0_ns)

@@ -201,7 +201,12 @@ class LabSpec(_Model):
 
 
 WorkloadName = Literal[
-    "redis.kv", "redis.streams", "s3.small_objects", "s3.mixed", "s3.concurrent_access"
+    "redis.kv",
+    "redis.streams",
+    "redis.pubsub",
+    "s3.small_objects",
+    "s3.mixed",
+    "s3.concurrent_access",
 ]
 
 
@@ -262,10 +267,23 @@ class IntegrityCheckSpec(_Model):
 
 
 class DeliveryCheckSpec(_Model):
-    """Messages sent against messages received (``redis.streams``)."""
+    """Messages sent against messages received (``redis.streams``, ``redis.pubsub``)."""
 
     drain_deadline: Duration = Field(
         15.0, gt=0, description="how long the drain after heal may take to empty the group"
+    )
+    max_loss_ratio: float | None = Field(
+        None,
+        ge=0,
+        le=1,
+        description="redis.pubsub: fail when (lost + missed) / owed exceeds it "
+        "(default: loss is reported, not failed)",
+    )
+    stop_grace: Duration = Field(
+        0.5,
+        ge=0,
+        le=60,
+        description="redis.pubsub: messages acknowledged this close to the stop are not owed",
     )
 
 
@@ -545,12 +563,30 @@ def _cross_check(s: Scenario, at: Any) -> list[str]:
     except ValidationError as exc:
         problems += explain_errors(exc, ("load", "params"), at, WORKLOADS[s.load.workload])
 
-    streams = s.load.workload == "redis.streams"
-    if s.checks.delivery is not None and not streams:
-        problems.append(at(("checks", "delivery"), "needs a messaging workload (redis.streams)"))
-    if s.checks.integrity is not None and streams:
+    messaging = s.load.workload in MESSAGING_WORKLOADS
+    delivery = s.checks.delivery
+    if delivery is not None and not messaging:
         problems.append(
-            at(("checks", "integrity"), "redis.streams is checked by delivery: {} instead")
+            at(
+                ("checks", "delivery"),
+                f"needs a messaging workload ({', '.join(MESSAGING_WORKLOADS)})",
+            )
+        )
+    lossy = delivery is not None and delivery.max_loss_ratio is not None
+    if lossy and s.load.workload == "redis.streams":
+        problems.append(
+            at(
+                ("checks", "delivery", "max_loss_ratio"),
+                "redis.streams delivers at least once: any loss fails; "
+                "max_loss_ratio is for redis.pubsub",
+            )
+        )
+    if s.checks.integrity is not None and messaging:
+        problems.append(
+            at(
+                ("checks", "integrity"),
+                f"{s.load.workload} is checked by delivery: {{}} instead",
+            )
         )
     trends = s.checks.trends
     for name in (trends.services or []) if trends is not None else []:
@@ -643,6 +679,7 @@ EXCLUSIVE = {
     "disk.slow": "blkio cgroup",
 }
 MAX_WINDOWS = 2_000_000
+MESSAGING_WORKLOADS = ("redis.streams", "redis.pubsub")
 
 
 def _overlaps(s: Scenario, at: Any) -> list[str]:

@@ -153,8 +153,15 @@ def render_summary(result: dict[str, Any]) -> str:
                 f"p95 {_v(lat['p95'], 'ms')}, p99 {_v(lat['p99'], 'ms')}"
             )
         for fault in c.get("faults", []):
+            if "owed" in fault:  # fan-out: owed to subscribers from the apply on
+                counts = (
+                    f"{fault['owed']} owed, {fault['lost']} lost "
+                    f"({fault['lost_reconnecting']} while reconnecting)"
+                )
+            else:
+                counts = f"{fault['acked']} acked, {fault['lost']} lost"
             lines.append(
-                f"  {name} during {fault['id']}: {fault['acked']} acked, {fault['lost']} lost, "
+                f"  {name} during {fault['id']}: {counts}, "
                 f"latency p95 {_v(fault['latency_ms']['p95'], 'ms')}"
             )
         for kind, keys in c.get("examples", {}).items():

@@ -1,5 +1,7 @@
-"""Delivery of messages (Redis Streams, Pub/Sub): what producers sent against what
-consumers received, from the history alone.
+"""Delivery of messages through a consumer group (Redis Streams): what producers sent
+against what consumers received, from the history alone. Fan-out delivery, where every
+subscriber is owed every message (Pub/Sub, server-sent events), is
+``harness/checks/fanout.py``.
 
 Record shapes (see ``harness/history.py``):
 
@@ -25,29 +27,25 @@ Counted per message (a producer's ``seq``):
 Latency is receipt time minus send start, per message (its first receipt), overall
 and for the messages sent during each fault window.
 
-Verdicts: ``streams`` (at-least-once) fails on any lost, unexpected or corrupted
-message or anything pending after the drain, and is ``unknown`` if the drain did not
-finish; duplicates and reordering are reported, not failed. ``pubsub`` (at-most-once)
-reports its loss and passes unless ``max_loss_ratio`` is given and exceeded.
+Verdict (at-least-once): ``fail`` on any lost, unexpected or corrupted message or
+anything pending after the drain, ``unknown`` if the drain did not finish; duplicates
+and reordering are reported, not failed.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from typing import Any, Literal
+from typing import Any
 
 from harness.windows import new_histogram, percentile_ms, record_latency
 
 EXAMPLES = 10
-Mode = Literal["streams", "pubsub"]
 
 
 def check_delivery(
     records: Iterable[dict[str, Any]],
-    mode: Mode = "streams",
     windows: Sequence[tuple[str, int, int]] = (),
-    max_loss_ratio: float | None = None,
 ) -> dict[str, Any]:
     """``windows``: (fault id, applied ns, reverted ns) for the per-fault figures."""
     # Nested by producer, then seq: string hashes are cached and int hashes free, where
@@ -139,19 +137,15 @@ def check_delivery(
     duplicated = [(p, q) for p, extra in times.items() for q in extra]
     n_lost = len(lost)
     loss_ratio = round(n_lost / acked, 6) if acked else 0.0
-    if mode == "streams":
-        if drained is not True:
-            verdict = "unknown"
-        elif lost or unexpected or corrupted or pending:
-            verdict = "fail"
-        else:
-            verdict = "pass"
+    if drained is not True:
+        verdict = "unknown"
+    elif lost or unexpected or corrupted or pending:
+        verdict = "fail"
     else:
-        too_lossy = max_loss_ratio is not None and loss_ratio > max_loss_ratio
-        verdict = "fail" if unexpected or corrupted or too_lossy else "pass"
+        verdict = "pass"
     return {
         "verdict": verdict,
-        "mode": mode,
+        "mode": "streams",
         "sent": sum(map(len, sent.values())),
         "acked": acked,
         "info": info,
@@ -165,14 +159,14 @@ def check_delivery(
         "recovered": recovered,
         "pending": pending,
         "loss_ratio": loss_ratio,
-        "latency_ms": _percentiles(latency),
+        "latency_ms": percentiles(latency),
         "faults": [
             {
                 "id": fid,
                 "acked": counts[0],
                 "lost": counts[1],
                 "loss_ratio": round(counts[1] / counts[0], 6) if counts[0] else 0.0,
-                "latency_ms": _percentiles(hist),
+                "latency_ms": percentiles(hist),
             }
             for fid, _, _, hist, counts in spans
         ],
@@ -189,7 +183,7 @@ def check_delivery(
     }
 
 
-def _percentiles(micros: dict[int, int]) -> dict[str, float | None]:
+def percentiles(micros: dict[int, int]) -> dict[str, float | None]:
     hist = new_histogram()
     for value, count in micros.items():
         record_latency(hist, value * 1000, count)

@@ -103,11 +103,14 @@ def user_classes_for(
                 config.get("process_prefix", ""),
             )
         ]
-    if workload == "redis.streams":
-        from harness.workloads import redis_streams
+    if workload in ("redis.streams", "redis.pubsub"):
+        from harness.workloads import redis_pubsub, redis_streams
 
-        redis_streams.create_group(config["host"], config["port"], config["key_prefix"])
-        return redis_streams.make_user_classes(
+        if workload == "redis.streams":
+            redis_streams.create_group(config["host"], config["port"], config["key_prefix"])
+        streams = workload == "redis.streams"
+        make = redis_streams.make_user_classes if streams else redis_pubsub.make_user_classes
+        return make(
             config["host"],
             config["port"],
             params,

@@ -65,6 +65,27 @@ class RedisStreamsParams(_RedisParams):
         return self
 
 
+class RedisPubSubParams(_RedisParams):
+    """``redis.pubsub``: publishers PUBLISH numbered messages round-robin over
+    ``channels``; subscribers hold a subscription to every channel."""
+
+    publisher_share: float = Field(
+        0.5, gt=0, lt=1, description="share of the users that publish (the rest subscribe)"
+    )
+    channels: int = Field(1, ge=1, le=100, description="channels published to")
+    message_size_bytes: int = Field(128, ge=16, le=1 << 20, description="payload bytes")
+    block: Duration = Field(
+        0.1, gt=0, le=10, description="how long a subscriber waits for a message per poll"
+    )
+    resubscribe_backoff: Duration = Field(
+        0.1,
+        ge=0,
+        le=60,
+        description="pause before a subscriber that lost its connection "
+        "subscribes again (what a client library's reconnect delay would be)",
+    )
+
+
 # -- S3 --------------------------------------------------------------------------------
 
 ObjectSize = Annotated[ByteSize, size_between(1, 5 << 30)]
@@ -212,6 +233,7 @@ WORKLOAD_INFO: dict[str, Workload] = {
         Workload(
             "redis.streams", RedisStreamsParams, "redis", 8, 20.0, ("send", "read"), ("send",)
         ),
+        Workload("redis.pubsub", RedisPubSubParams, "redis", 8, 20.0, ("send",), ("send",)),
         Workload(
             "s3.small_objects",
             S3SmallObjectsParams,

@@ -24,7 +24,16 @@ from redis.retry import Retry
 from harness.workloads.params import RedisKVParams
 from harness.workloads.values import digest, value_for
 
-_CONNECTION_ERRORS = (redis.ConnectionError, redis.TimeoutError, OSError)
+CONNECTION_ERRORS = (redis.ConnectionError, redis.TimeoutError, OSError)
+
+
+class StoppedMidOperation(Exception):
+    """The load stopped while a command was in flight: its outcome is unknown."""
+
+    def __init__(self) -> None:
+        super().__init__("the load stopped during the operation")
+
+
 _MAX_TRACKED_KEYS = 50_000
 
 
@@ -56,11 +65,13 @@ class RedisUser(User):
     conn: redis.Connection
     process: str
     fire: Any
+    stopped: BaseException | None = None
 
-    def connect_to(self, host: str, port: int) -> None:
+    def connect_to(self, host: str, port: int, protocol: int | None = None) -> None:
         self.conn = redis.Connection(
             host=host,
             port=port,
+            protocol=protocol,
             socket_timeout=self.params.op_timeout,
             socket_connect_timeout=self.params.connect_timeout,
             retry=Retry(NoBackoff(), 0),
@@ -103,6 +114,23 @@ class RedisUser(User):
             exception=error,
             context=record,
         )
+        self.raise_if_stopped()
+
+    def note(self, record: dict[str, Any]) -> None:
+        """Record something that is not an operation (a receipt): history only."""
+        self.fire(
+            request_type="redis",
+            name=record["op"],
+            response_time=0,
+            response_length=0,
+            exception=None,
+            context=record,
+        )
+
+    def raise_if_stopped(self) -> None:
+        """Let a stop that arrived during a command go on, once the command is recorded."""
+        if self.stopped is not None:
+            raise self.stopped
 
     def _exchange(self, *args: Any) -> tuple[str, Any, BaseException | None]:
         """Send one command; returns (phase reached, reply, error)."""
@@ -115,11 +143,18 @@ class RedisUser(User):
             return phase, self.conn.read_response(disconnect_on_error=True), None
         except redis.ResponseError as exc:
             return "reply", None, exc
-        except _CONNECTION_ERRORS as exc:
+        except CONNECTION_ERRORS as exc:
             self.conn.disconnect()
             if phase == "connect" and self.params.reconnect_backoff:
                 gevent.sleep(self.params.reconnect_backoff)
             return phase, None, exc
+        except gevent.GreenletExit as exc:
+            # Locust stops a user by killing its greenlet. A kill meant for the pause
+            # between two tasks can land after the next command was sent, so the command
+            # is recorded (a write as indeterminate) and the exit raised again after that.
+            self.stopped = exc
+            self.conn.disconnect()
+            return phase, None, StoppedMidOperation()
 
 
 class RedisKVUser(RedisUser):

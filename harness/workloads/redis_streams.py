@@ -169,19 +169,14 @@ class StreamConsumer(StreamUser):
             count=len(received),
         )
         for fields in received:
-            self.fire(
-                request_type="redis",
-                name="recv",
-                response_time=0,
-                response_length=0,
-                exception=None,
-                context={
+            self.note(
+                {
                     "t_end": time.monotonic_ns(),
                     "process": self.process,
                     "op": "recv",
                     "key": self.stream,
                     **fields,
-                },
+                }
             )
         if received and self.crash_due():
             self.crash()
@@ -189,6 +184,7 @@ class StreamConsumer(StreamUser):
             # Not acknowledged (a reset, a timeout): the entries stay pending and are
             # claimed again later, which the checker sees as duplicates, not loss.
             self._exchange("XACK", self.stream, GROUP, *(f["id"] for f in received))
+            self.raise_if_stopped()
 
     def crash_due(self) -> bool:
         every = self.params.crash_every

@@ -615,4 +615,50 @@ def test_streams_mistakes_are_explained(params, checks, expected):
 
 def test_the_delivery_check_needs_a_messaging_workload():
     text = MINIMAL + "checks: {delivery: {}}\n"
-    assert "checks.delivery: needs a messaging workload (redis.streams)" in only_problem(text)
+    assert (
+        "checks.delivery: needs a messaging workload (redis.streams, redis.pubsub)"
+        in only_problem(text)
+    )
+
+
+PUBSUB = """name: p
+duration: 5s
+load: {{workload: redis.pubsub, params: {params}}}
+checks: {checks}
+"""
+
+
+def test_a_pubsub_scenario_takes_its_defaults_and_a_loss_threshold():
+    scenario = parse_scenario(
+        PUBSUB.format(params="{channels: 3}", checks="{delivery: {max_loss_ratio: 0.01}}"), "p.yaml"
+    )
+    assert (scenario.load.users, scenario.load.spawn_rate) == (8, 20)
+    assert scenario.checks.delivery is not None
+    assert scenario.checks.delivery.max_loss_ratio == 0.01
+    assert scenario.checks.delivery.stop_grace == 0.5
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            PUBSUB.format(params="{}", checks="{integrity: {}}"),
+            "p.yaml:4: checks.integrity: redis.pubsub is checked by delivery: {} instead",
+        ),
+        (
+            PUBSUB.format(params="{}", checks="{delivery: {max_loss_ratio: 2}}"),
+            "checks.delivery.max_loss_ratio: expected less than or equal to 1, got 2",
+        ),
+        (
+            PUBSUB.format(params="{channels: 0}", checks="{}"),
+            "load.params.channels: expected greater than or equal to 1, got 0",
+        ),
+        (
+            STREAMS.format(params="{}", checks="{delivery: {max_loss_ratio: 0.1}}"),
+            "checks.delivery.max_loss_ratio: redis.streams delivers at least once: any loss "
+            "fails; max_loss_ratio is for redis.pubsub",
+        ),
+    ],
+)
+def test_pubsub_mistakes_are_explained(text, expected):
+    assert expected in only_problem(text, "p.yaml")
