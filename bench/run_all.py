@@ -26,6 +26,7 @@ import delivery
 import drift
 import lab_ready
 import recording
+import resources
 import s3
 import streams
 import throughput
@@ -41,6 +42,7 @@ BENCHMARKS: dict[str, Callable[[Path, bool], Section]] = {
     "s3": s3.run,
     "delivery": delivery.run,
     "streams": streams.run,
+    "resources": resources.run,
 }
 
 
@@ -56,7 +58,7 @@ HOW_TO_RUN = [
     "",
     "One module per benchmark (`bench/drift.py`, `bench/recording.py`, "
     "`bench/lab_ready.py`, `bench/throughput.py`, `bench/watchdog.py`, `bench/s3.py`, "
-    "`bench/delivery.py`, `bench/streams.py`), "
+    "`bench/delivery.py`, `bench/streams.py`, `bench/resources.py`), "
     "shared helpers "
     "in `bench/common.py`. "
     "Each run uses a private temporary directory for labs, histories and the heal "

@@ -16,6 +16,7 @@ from harness.checks.delivery import check_delivery
 from harness.checks.fanout import check_fanout
 from harness.checks.integrity import check_integrity
 from harness.checks.objects import check_objects
+from harness.checks.trends import check_trends, trend_input
 from harness.history import HISTORY_FILE, read_history
 from harness.opstats import (
     access_counts,
@@ -27,6 +28,7 @@ from harness.opstats import (
 )
 from harness.profiles import PACED_OPS
 from harness.recovery import Completions, analyse_faults, fault_times
+from harness.resources import RESOURCES_CSV, resource_records, write_resources_csv
 from harness.scenario import Scenario
 from harness.slo import evaluate_slo
 from harness.sweeps import sweep_result
@@ -116,6 +118,10 @@ def analyse(run_dir: Path, scenario: Scenario, errors: list[str]) -> dict[str, A
             if r["applied_at_s"] is not None and r["reverted_at_s"] is not None
         ]
         checks["delivery"] = check_delivery(records, windows)
+    samples = resource_records(records)
+    if scenario.checks.trends is not None:
+        run = trend_input(scenario, t0_ns)
+        checks["trends"] = check_trends(samples, series, fault_rows, run, scenario.checks.trends)
     slo = evaluate_slo(scenario.slo, baseline, fault_rows, checks)
     stats = {"p95_ms": percentile_ms(overall, 95), "p99_ms": percentile_ms(overall, 99)}
     sweep = sweep_result(
@@ -138,6 +144,7 @@ def analyse(run_dir: Path, scenario: Scenario, errors: list[str]) -> dict[str, A
 
     users = users_per_window(records, t0_ns, series.window_s, len(series.windows))
     write_timeseries(run_dir / "timeseries.csv", series, len(series.windows) - 1, users)
+    write_resources_csv(run_dir / RESOURCES_CSV, samples, t0_ns)
     return {
         "scenario": scenario.name,
         "status": status,

@@ -30,6 +30,7 @@ from harness.lab.s3 import check_s3_target, s3_target
 from harness.loadproc import START_MARGIN_S, LoadGenerator, loadgen_config
 from harness.profiles import stages
 from harness.progress import Progress
+from harness.resources import ProcessProbe, ResourceSampler, lab_targets
 from harness.result import analyse, write_result
 from harness.scenario import Scenario
 from harness.timeline import Event, Nemesis, build_events, run_schedule, sleep_until
@@ -156,6 +157,7 @@ def _run(
     history = HistoryWriter(run_dir / HISTORY_FILE)
     loadgen: LoadGenerator | None = None
     nemesis: Nemesis | None = None
+    sampler: ResourceSampler | None = None
     try:
         if attach is None:
             progress.note(f"lab: starting {', '.join(scenario.lab.services)} behind Toxiproxy")
@@ -196,6 +198,11 @@ def _run(
             }
         )
         loadgen.go(t0_ns, stop_ns)
+        # RSS and CPU of the lab's processes, once a second, from a thread of its own.
+        sampler = ResourceSampler(
+            ProcessProbe(lab_targets(lab.processes, lab.toxiproxy_proc)), history
+        )
+        sampler.start()
         nemesis = Nemesis(lab, journal, history, t0_ns, run_tag)
         progress.note(
             f"load: {phase.load.users} {phase.load.workload} users for {phase.duration_s:g}s; "
@@ -222,6 +229,7 @@ def _run(
 
         run_schedule(nemesis, build_events(phase.faults, t0_ns), tick, report)
         sleep_until(stop_ns, tick)
+        sampler.stop()
         # The generator stops itself at stop_ns; give its users their stop timeout.
         if not loadgen.wait(params.op_timeout * 2 + 15.0):  # type: ignore[attr-defined]
             errors.append("the load generator did not stop in time; it was terminated")
@@ -230,6 +238,9 @@ def _run(
         history.write({"op": "run-end", "t_end": time.monotonic_ns(), "wall": time.time()})
     finally:
         signals.shielded = True
+        if sampler is not None:
+            sampler.stop()
+            errors.extend(sampler.errors)
 
         def revert() -> None:
             if nemesis is not None:

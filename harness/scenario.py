@@ -318,9 +318,43 @@ class DeliveryCheckSpec(_Model):
     )
 
 
+class TrendBand(_Model):
+    """A value at or above ``warning`` is reported; at or above ``critical`` fails the run."""
+
+    warning: float = Field(ge=0)
+    critical: float = Field(ge=0)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> TrendBand:
+        if self.critical < self.warning:
+            raise ValueError(f"critical ({self.critical:g}) is below warning ({self.warning:g})")
+        return self
+
+
+class TrendsCheckSpec(_Model):
+    """Soak verdicts over the run, leaving out the warm-up and each fault until recovered
+    (``harness/checks/trends.py``)."""
+
+    warmup: Duration | None = Field(None, ge=0, description="default: recovery.warmup")
+    segment: float = Field(
+        0.25, gt=0, le=0.5, description="share of the analysed run compared at each end"
+    )
+    memory_slope_mb_per_hour: TrendBand = TrendBand(warning=50, critical=200)
+    memory_growth_ratio: TrendBand | None = None
+    p95_drift_ratio: TrendBand = TrendBand(warning=1.5, critical=3.0)
+    p95_drift_floor_ms: float = Field(
+        5.0, ge=0, description="a p95 rise smaller than this is no drift, whatever its ratio"
+    )
+    error_rate_increase: TrendBand = TrendBand(warning=0.01, critical=0.05)
+    services: list[str] | None = Field(
+        None, description="services whose memory is judged (default: every lab service)"
+    )
+
+
 class ChecksSpec(_Model):
     integrity: IntegrityCheckSpec | None = None
     delivery: DeliveryCheckSpec | None = None
+    trends: TrendsCheckSpec | None = None
 
 
 class Scenario(_Model):
@@ -620,6 +654,15 @@ def _cross_check(s: Scenario, at: Any) -> list[str]:
                 f"{s.load.workload} is checked by delivery: {{}} instead",
             )
         )
+    trends = s.checks.trends
+    for name in (trends.services or []) if trends is not None else []:
+        if name not in services and name != "toxiproxy":
+            problems.append(
+                at(
+                    ("checks", "trends", "services"),
+                    f"no lab service named '{name}' (services: {', '.join(services)}, toxiproxy)",
+                )
+            )
     seen_ids: dict[str, int] = {}
     for index, entry in enumerate(s.timeline):
         here = ("timeline", index)

@@ -73,6 +73,36 @@ def _classes(w: dict[str, Any]) -> list[str]:
     return ["", *_table(headers, rows)]
 
 
+def _trends(t: dict[str, Any] | None) -> list[str]:
+    """The soak verdicts: one row per service's memory, then latency and errors."""
+    if not t:
+        return []
+    rows = [
+        [
+            f"memory {name}" + ("" if m["judged"] else " (not judged)"),
+            f"{_v(m['start_mb'])} -> {_v(m['end_mb'])} MB",
+            f"{_v(m['slope_mb_per_hour'])} MB/h (low {_v(m['slope_low_mb_per_hour'])}), "
+            f"growth {_v(m['growth_ratio'])}",
+            m["level"],
+        ]
+        for name, m in t["memory"].items()
+    ]
+    d, e = t["p95_drift"], t["error_rate"]
+    rows.append(
+        [
+            "p95 drift",
+            f"{_v(d['first_ms'], 'ms')} -> {_v(d['last_ms'], 'ms')}",
+            f"x{_v(d['ratio'])}",
+            d["level"],
+        ]
+    )
+    rows.append(
+        ["error rate", f"{_v(e['first'])} -> {_v(e['last'])}", f"+{_v(e['increase'])}", e["level"]]
+    )
+    title = "trends (first vs last part of the run, warm-up and faults left out)"
+    return ["", title, *_table(["trend", "first -> last", "change", "level"], rows)]
+
+
 def render_summary(result: dict[str, Any]) -> str:
     w = result["workload"]
     b = result.get("baseline", {})
@@ -158,6 +188,7 @@ def render_summary(result: dict[str, Any]) -> str:
             )
         for kind, keys in c.get("examples", {}).items():
             lines.append(f"  {name} {kind}: {', '.join(keys[:5])}")
+    lines += _trends(result["checks"].get("trends"))
     lines += ["", "slo"]
     rows = [
         [s["name"], s["threshold"], _v(s["observed"]), s["verdict"].upper()] for s in result["slo"]
