@@ -19,7 +19,14 @@ process on the machine, so the load generator and the harness share one clock):
   ``{op: "sweep-get", type, values: {key: sha256|null}}`` per batch;
 * messages: ``{op: "send", ..., producer, seq, digest, type}`` per send,
   ``{op: "recv", t_end, process: consumer, key, producer, seq, digest}`` per delivery,
-  ``{op: "drain", type, pending}`` at the end (``harness/checks/delivery.py``).
+  ``{op: "drain", type, pending}`` at the end (``harness/checks/delivery.py``);
+  fan-out subscribers (Pub/Sub, server-sent events) add ``{op: "subscribe", process,
+  key, t_start, t_end, end}`` per subscription when it ends (``harness/checks/fanout.py``);
+* HTTP requests add ``user_class``, ``task`` and ``status``; ``{op: "user", ...}`` marks
+  each HTTP user's start;
+* the running user count ``{op: "users", t, count}`` on each change and once a second;
+* target resources ``{op: "resources", t, service, pid, rss_bytes, cpu_percent}`` about
+  once a second (``harness/resources.py``).
 
 Several processes append to the same file. Each writes whole lines with a single
 ``write(2)`` on an ``O_APPEND`` descriptor, which Linux keeps from interleaving.
