@@ -1,4 +1,4 @@
-"""Benchmark 7: delivery-checker speed.
+"""Benchmark 7: delivery-checker speed (consumer group and fan-out).
 
 A synthetic history of one million messages (8 producers, 4 consumers of one stream;
 0.1% of the acknowledged messages never received, 1% received twice, 1% arriving
@@ -18,6 +18,7 @@ from typing import Any
 from common import Check, Section, median, table
 
 from harness.checks.delivery import check_delivery
+from harness.checks.fanout import check_fanout
 from harness.history import HistoryWriter, read_history
 
 TARGET_S = 3.0
@@ -84,6 +85,54 @@ def synthetic_history(path: Path, messages: int, seed: int = 1) -> dict[str, int
     return planted
 
 
+SUBSCRIBERS = 4
+
+
+def fanout_records(messages: int, seed: int = 2) -> tuple[list[dict[str, Any]], int]:
+    """Pub/Sub: ``messages`` sends each received by 4 subscribers (one receipt per pair),
+    0.1% of the pairs never received; every subscriber subscribed throughout. Returns
+    the records and the planted number of lost pairs."""
+    rng = random.Random(seed)
+    records: list[dict[str, Any]] = []
+    lost = 0
+    for i in range(messages):
+        t = (i + 1) * 1000
+        producer, seq = f"p{i % PRODUCERS}", i // PRODUCERS
+        records.append(
+            {
+                "op": "send",
+                "t_start": t,
+                "t_end": t + 500,
+                "key": "ch",
+                "producer": producer,
+                "seq": seq,
+                "digest": "d",
+                "type": "ok",
+            }
+        )
+        for s in range(SUBSCRIBERS):
+            if rng.random() < 0.001:
+                lost += 1
+                continue
+            records.append(
+                {
+                    "op": "recv",
+                    "t_end": t + 2000,
+                    "process": f"s{s}",
+                    "key": "ch",
+                    "producer": producer,
+                    "seq": seq,
+                    "digest": "d",
+                }
+            )
+    end = (messages + 10) * 1000
+    records += [
+        {"op": "subscribe", "process": f"s{s}", "key": "ch", "t_start": 0, "t_end": end}
+        for s in range(SUBSCRIBERS)
+    ]
+    return records, lost
+
+
 def run(work: Path, quick: bool) -> Section:
     messages, repeats = QUICK if quick else FULL
     path = work / "delivery" / "history.jsonl"
@@ -122,12 +171,29 @@ def run(work: Path, quick: bool) -> Section:
         f"reordered {result['reordered']}, verdict {result['verdict']} "
         f"({'matches the planted faults' if correct else 'DOES NOT match the planted faults'}).",
     ]
+    fan_messages = messages // SUBSCRIBERS
+    fan_records, fan_lost = fanout_records(fan_messages)
+    fan_times = []
+    fan: dict[str, Any] = {}
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fan = check_fanout(fan_records)
+        fan_times.append(time.perf_counter() - start)
+    fan_correct = fan["lost"] == fan_lost and fan["owed"] == fan_messages * SUBSCRIBERS
+    body += [
+        "",
+        f"Fan-out (Pub/Sub): {fan_messages:,} messages to {SUBSCRIBERS} subscribers "
+        f"({fan_messages * SUBSCRIBERS:,} owed deliveries), {fan_lost} planted lost: "
+        f"check_fanout median {median(fan_times):.2f} s, max {max(fan_times):.2f} s; it "
+        f"reported lost {fan['lost']} "
+        f"({'matches' if fan_correct else 'DOES NOT match'}).",
+    ]
     med = median(check_times)
     check = Check(
         f"delivery checker, {messages:,} messages (median of {repeats})",
         f"<= {TARGET_S:g} s",
         f"{med:.2f} s ({median(file_times):.2f} s with JSON parsing of the history)",
-        med <= TARGET_S and correct and messages >= FULL[0],
+        med <= TARGET_S and correct and fan_correct and messages >= FULL[0],
     )
     return Section("7. Delivery checker speed", [check], body)
 

@@ -111,30 +111,33 @@ def check_fanout(
     totals = {"owed": 0, "received": 0, "lost": 0, "lost_reconnecting": 0}
     lost_examples: list[str] = []
     subscribers = []
+    ordered = {key: sorted(v) for key, v in sends.items()}
+    starts_of = {key: [p[0] for p in v] for key, v in ordered.items()}
     for name in sorted(subs):
         sub = subs[name]
-        row = dict.fromkeys(totals, 0)
+        owed = received = lost = lost_reconnecting = 0
         for key, spans in sub.spans.items():
             spans.sort()
             ends = [(b - grace_ns if how == "stop" else b) for _, b, how in spans]
             begins = [s[0] for s in spans]
-            published = sorted(sends.get(key, ()))
-            starts = [p[0] for p in published]
+            published = ordered.get(key, [])
             first, last = spans[0][0], ends[-1]
-            for t_start, t_end, producer, seq in published[bisect.bisect_left(starts, first) :]:
+            start = bisect.bisect_left(starts_of.get(key, []), first)
+            for t_start, t_end, producer, seq in published[start:]:
                 if t_end > last:
                     continue  # t_start order: later ones may still have ended in time
-                i = bisect.bisect_right(begins, t_start) - 1
-                covered = i >= 0 and t_end <= ends[i]
-                at = sub.got.get(producer, {}).get(seq)
-                row["owed"] += 1
+                owed += 1
+                of_producer = sub.got.get(producer)
+                at = None if of_producer is None else of_producer.get(seq)
+                covered = True
                 if at is not None:
-                    row["received"] += 1
-                    micros = max(at - t_start, 0) // 1000
-                    latency[micros] += 1
+                    received += 1
+                    latency[max(at - t_start, 0) // 1000] += 1
                 else:
-                    row["lost"] += 1
-                    row["lost_reconnecting"] += not covered
+                    i = bisect.bisect_right(begins, t_start) - 1
+                    covered = i >= 0 and t_end <= ends[i]
+                    lost += 1
+                    lost_reconnecting += not covered
                     if len(lost_examples) < EXAMPLES:
                         lost_examples.append(f"{producer}:{seq}->{name}")
                 for _, a, b, hist, counts in per_window:
@@ -145,6 +148,12 @@ def check_fanout(
                             counts[2] += not covered
                         else:
                             hist[max(at - t_start, 0) // 1000] += 1
+        row = {
+            "owed": owed,
+            "received": received,
+            "lost": lost,
+            "lost_reconnecting": lost_reconnecting,
+        }
         for k in totals:
             totals[k] += row[k]
         subscriptions = max((len(s) for s in sub.spans.values()), default=0)
