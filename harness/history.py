@@ -5,7 +5,9 @@ process on the machine, so the load generator and the harness share one clock):
 
 * operation: ``{t_start, t_end, process, op, key, digest, type, error}`` with ``type`` one
   of ``ok`` (acknowledged), ``fail`` (definitely did not happen), ``info`` (unknown:
-  a timeout or reset after the request was sent);
+  a timeout or reset after the request was sent); an operation cut off by the stop of
+  the load carries ``stopped: true``: the checkers judge it like any other, the load's
+  statistics (windows, throughput, thresholds) leave it out;
 * fault action: ``{op: "fault", action: "apply"|"revert", fault_id, kind, targets,
   planned_ns, t_start, t_end, type, error}``;
 * run markers: ``{op: "run", t0_ns, wall, scenario, run_tag, lab, loadgen_pid}`` when

@@ -78,7 +78,10 @@ def analyse(run_dir: Path, scenario: Scenario, errors: list[str]) -> dict[str, A
     counts = {"ok": 0, "fail": 0, "info": 0}
     ends: list[tuple[float, bool]] = []
     load_ops = set(workload.ops)
-    for rec in records:
+    # Operations cut off by the stop (``stopped``) are the checkers' business (an
+    # indeterminate write may still have landed) but no measure of the service.
+    measured = [r for r in records if not r.get("stopped")]
+    for rec in measured:
         if rec.get("op") in load_ops:
             series.add(rec["t_start"], rec["t_end"], rec["type"])
             counts[rec["type"]] += 1
@@ -94,7 +97,7 @@ def analyse(run_dir: Path, scenario: Scenario, errors: list[str]) -> dict[str, A
     for row in fault_rows:
         if row["reverted_at_s"] is not None:
             row["first_write_ok_after_revert_s"] = first_write_after(
-                records, workload.write_ops, t0_ns, row["reverted_at_s"]
+                measured, workload.write_ops, t0_ns, row["reverted_at_s"]
             )
     checks: dict[str, dict[str, Any]] = {}
     if scenario.checks.integrity is not None:
@@ -125,10 +128,15 @@ def analyse(run_dir: Path, scenario: Scenario, errors: list[str]) -> dict[str, A
     slo = evaluate_slo(scenario.slo, baseline, fault_rows, checks)
     stats = {"p95_ms": percentile_ms(overall, 95), "p99_ms": percentile_ms(overall, 99)}
     sweep = sweep_result(
-        scenario.load.profile, records, t0_ns, _paced_ops(scenario), scenario.thresholds.warnings()
+        scenario.load.profile, measured, t0_ns, _paced_ops(scenario), scenario.thresholds.warnings()
     )
     bands = run_thresholds(
-        scenario.thresholds, {**stats, "ops": ops, **counts}, checks, records, load_ops, bool(sweep)
+        scenario.thresholds,
+        {**stats, "ops": ops, **counts},
+        checks,
+        measured,
+        load_ops,
+        bool(sweep),
     )
 
     fault_errors = [f"fault {r['id']}: {r['error']}" for r in fault_rows if r.get("error")]
@@ -163,9 +171,9 @@ def analyse(run_dir: Path, scenario: Scenario, errors: list[str]) -> dict[str, A
             "p50_ms": percentile_ms(overall, 50),
             "p95_ms": percentile_ms(overall, 95),
             "p99_ms": percentile_ms(overall, 99),
-            "operations": breakdown(records, workload.ops, load_end_s),
-            **_access(records, run_dir, scenario, header.get("run_tag", "")),
-            **_classes(records, scenario, workload.ops, load_end_s),
+            "operations": breakdown(measured, workload.ops, load_end_s),
+            **_access(measured, run_dir, scenario, header.get("run_tag", "")),
+            **_classes(measured, scenario, workload.ops, load_end_s),
         },
         "baseline": baseline.to_dict(),
         "faults": fault_rows,

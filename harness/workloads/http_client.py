@@ -114,6 +114,8 @@ class HttpClientUser(RecordsBeforeStopping, User):
     def record(self, context: dict[str, Any], length: int = 0) -> None:
         """One history record through Locust's request event (``type`` in ``context``
         makes it an operation; without one it goes to the history only)."""
+        if self.stopped is not None and "type" in context:
+            context["stopped"] = True  # cut off by the stop: not counted in the statistics
         t_start = context.get("t_start", context.get("t_end", time.monotonic_ns()))
         self.fire(
             request_type="http",

@@ -99,6 +99,8 @@ class RedisUser(RecordsBeforeStopping, User):
             "error": None if error is None else f"{type(error).__name__}: {error}",
             **fields,
         }
+        if self.stopped is not None:
+            record["stopped"] = True  # cut off by the stop: not counted in the statistics
         self.fire(
             request_type="redis",
             name=op,

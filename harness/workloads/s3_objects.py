@@ -157,7 +157,8 @@ class S3User(User):
             type_, error = known.type, str(known)
             fields = {"missing": True} if known.missing else {}
         except gevent.GreenletExit:
-            self._report(op, key, "info" if write else "fail", "stopped", t_start, extra)
+            stopped = {**extra, "stopped": True}  # not counted in the statistics
+            self._report(op, key, "info" if write else "fail", "stopped", t_start, stopped)
             raise
         except Exception as exc:  # every client error is an outcome to record
             outcome = classify(exc, write)

@@ -86,6 +86,7 @@ def test_a_set_in_flight_when_the_user_is_killed_is_recorded_as_info_and_the_use
     (record,) = result["records"]
     assert record["op"] == "set" and record["key"] == "t:u0:1"
     assert record["type"] == "info"
+    assert record["stopped"] is True  # judged by the checkers, left out of the statistics
     assert record["error"] == "StoppedMidOperation: the load stopped during the operation"
     assert result["ended_by"] == "GreenletExit"  # the stop went on after the record
     client(svc).execute_command("CLIENT", "UNPAUSE")

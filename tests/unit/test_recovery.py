@@ -445,3 +445,18 @@ def test_analyse_without_a_run_record_raises(tmp_path):
     write_run(tmp_path, ops(1.0))
     with pytest.raises(ValueError, match="no run record"):
         analyse(tmp_path, scenario, errors=[])
+
+
+def test_an_operation_cut_off_by_the_stop_is_checked_but_not_counted(tmp_path):
+    scenario = parse_scenario(SCENARIO, "synthetic.yaml")
+    op_records = ops(10.0)
+    last = {**op_records[-1], "key": "k:stopped", "type": "info", "stopped": True}
+    last["error"] = "StoppedMidOperation: the load stopped during the operation"
+    records = run_records([*op_records, last])
+    # The SET landed: the final read finds the key.
+    records[-3]["values"]["k:stopped"] = last["digest"]
+    write_run(tmp_path, records)
+    result = analyse(tmp_path, scenario, errors=[])
+    assert (result["workload"]["ops"], result["workload"]["info"]) == (1000, 0)
+    assert result["checks"]["integrity"]["recovered"] == 1  # judged, as an indeterminate write
+    assert result["status"] == "pass"
