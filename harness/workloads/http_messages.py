@@ -18,11 +18,12 @@ import time
 from typing import Any
 
 import gevent
-from locust import User, constant, task
+from locust import User, task
 from locust.user.task import LOCUST_STATE_STOPPING
 
 from harness.workloads.http_client import HttpClientUser, require_loopback
 from harness.workloads.http_params import HttpMessagesParams
+from harness.workloads.roles import senders_and_receivers
 from harness.workloads.values import digest, value_for
 
 KEY = "/events"  # sends and receipts name the app's event stream
@@ -36,30 +37,19 @@ def make_user_classes(
     require_loopback(host)
     counter = itertools.count()
 
-    def init(user: HttpClientUser, role: str) -> None:
+    def init(user: Any, role: str) -> None:
         user.host_addr, user.port, user.params = host, port, params
         user.process = f"{process_prefix}{role}{next(counter)}"
         user.fire = user.environment.events.request.fire
 
-    class Producer(HttpProducer):
-        abstract = False
-        weight = max(1, round(params.producer_share * 100))
-        wait_time = constant(params.wait)
-
-        def __init__(self, environment: Any) -> None:
-            super().__init__(environment)
-            init(self, "p")
-
-    class Subscriber(HttpSubscriber):
-        abstract = False
-        weight = max(1, round((1 - params.producer_share) * 100))
-        wait_time = constant(0)
-
-        def __init__(self, environment: Any) -> None:
-            super().__init__(environment)
-            init(self, "s")
-
-    return [Producer, Subscriber]
+    return senders_and_receivers(
+        HttpProducer,
+        HttpSubscriber,
+        ("Producer", "Subscriber"),
+        params.producer_share,
+        params.wait,
+        init,
+    )
 
 
 class HttpProducer(HttpClientUser):

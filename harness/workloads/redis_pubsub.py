@@ -24,10 +24,11 @@ import zlib
 from typing import Any
 
 import gevent
-from locust import User, constant, task
+from locust import User, task
 
 from harness.workloads.params import RedisPubSubParams
 from harness.workloads.redis_kv import CONNECTION_ERRORS, RedisUser
+from harness.workloads.roles import senders_and_receivers
 from harness.workloads.values import digest, value_for
 
 
@@ -42,7 +43,7 @@ def make_user_classes(
     counter = itertools.count()
     channels = channel_names(key_prefix, params.channels)
 
-    def init(user: PubSubUser, role: str) -> None:
+    def init(user: Any, role: str) -> None:
         user.params = params
         user.channels = channels
         user.process = f"{process_prefix}{role}{next(counter)}"
@@ -51,25 +52,14 @@ def make_user_classes(
         user.connect_to(host, port, protocol=2 if role == "s" else None)
         user.fire = user.environment.events.request.fire
 
-    class Publisher(PubSubPublisher):
-        abstract = False
-        weight = max(1, round(params.publisher_share * 100))
-        wait_time = constant(params.wait)
-
-        def __init__(self, environment: Any) -> None:
-            super().__init__(environment)
-            init(self, "p")
-
-    class Subscriber(PubSubSubscriber):
-        abstract = False
-        weight = max(1, round((1 - params.publisher_share) * 100))
-        wait_time = constant(0)
-
-        def __init__(self, environment: Any) -> None:
-            super().__init__(environment)
-            init(self, "s")
-
-    return [Publisher, Subscriber]
+    return senders_and_receivers(
+        PubSubPublisher,
+        PubSubSubscriber,
+        ("Publisher", "Subscriber"),
+        params.publisher_share,
+        params.wait,
+        init,
+    )
 
 
 class PubSubUser(RedisUser):

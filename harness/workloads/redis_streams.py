@@ -18,11 +18,12 @@ import itertools
 import time
 from typing import Any
 
-from locust import User, constant, task
+from locust import User, task
 
 from harness.workloads.messages import GROUP, receipt, stream_key
 from harness.workloads.params import RedisStreamsParams
 from harness.workloads.redis_kv import RedisUser
+from harness.workloads.roles import senders_and_receivers
 from harness.workloads.values import digest, value_for
 
 
@@ -47,36 +48,28 @@ def make_user_classes(
     counter = itertools.count()
     stream = stream_key(key_prefix)
 
-    def init(user: StreamUser, role: str) -> None:
+    def init(user: Any, role: str) -> None:
         user.params = params
         user.stream = stream
         user.process = f"{process_prefix}{role}{next(counter)}"
         user.connect_to(host, port)
         user.fire = user.environment.events.request.fire
+        if role == "p":
+            user.seq = 0
+        else:
+            user.next_claim = time.monotonic() + params.claim_every
+            user.started = time.monotonic()
+            user.base_name = user.process
 
-    class Producer(StreamProducer):
-        abstract = False
-        weight = max(1, round(params.producer_share * 100))
-        wait_time = constant(params.wait)
-
-        def __init__(self, environment: Any) -> None:
-            super().__init__(environment)
-            init(self, "p")
-            self.seq = 0
-
-    class Consumer(StreamConsumer):
-        abstract = False
-        weight = max(1, round((1 - params.producer_share) * 100))
-        wait_time = constant(0)
-
-        def __init__(self, environment: Any) -> None:
-            super().__init__(environment)
-            init(self, "c")
-            self.next_claim = time.monotonic() + params.claim_every
-            self.started = time.monotonic()
-            self.base_name = self.process
-
-    return [Producer, Consumer]
+    return senders_and_receivers(
+        StreamProducer,
+        StreamConsumer,
+        ("Producer", "Consumer"),
+        params.producer_share,
+        params.wait,
+        init,
+        roles=("p", "c"),
+    )
 
 
 class StreamUser(RedisUser):
