@@ -84,10 +84,12 @@ load:
   params: {wait: 2ms}
   profile: {shape: capacity, steps: [2, 4, 8], step_duration: 3s, cooldown: 1s}
 thresholds:
-  p95_ms: {warning: 20}
+  p95_ms: {warning: 100}
 timeline:
-  # From the second step on, every answer takes 60 ms more.
-  - {at: 3500ms, for: 7500ms, fault: network.latency, params: {latency_ms: 30}}
+  # From the second step on, every answer takes 300 ms more: far above the warning,
+  # which is itself far above what a busy 2-core machine adds on its own (p95 29 ms
+  # seen for the first step while other work stalled the load generator).
+  - {at: 3500ms, for: 7500ms, fault: network.latency, params: {latency_ms: 150}}
 """
 
 
@@ -98,8 +100,8 @@ def test_capacity_sweep_finds_the_knee_where_latency_starts(
     capacity = result["capacity"]
     first, second, _ = capacity["steps"]
     assert [s["users"] for s in capacity["steps"]] == [2, 4, 8]
-    assert first["crossed"] == [] and first["p95_ms"] < 20
-    assert second["crossed"] == ["p95_ms"] and second["p95_ms"] >= 60
+    assert first["crossed"] == [] and first["p95_ms"] < 100
+    assert second["crossed"] == ["p95_ms"] and second["p95_ms"] >= 300
     assert capacity["knee_users"] == 4 and capacity["safe_ceiling_users"] == 3
     # The steps really ran with their users, and nobody in the cooldowns.
     assert users_between(series, 1.5, 2.9) == {2}
