@@ -6,14 +6,20 @@ and the first fault, each fault gets:
 * ``time_to_impact_s``: from the fault being applied to the start of the first
   unhealthy window while it was applied; ``None`` when no window was unhealthy;
 * ``availability``: acknowledged / all operations completed while it was applied;
-* ``time_to_recover_s``: from the revert to the start of the first run of healthy
+* ``time_to_recover_s``: from the revert to the start of the first healthy run of
   windows lasting ``healthy_for``; ``None`` with ``censored: True`` when no such run
-  started before the next fault or the end of the load.
+  started before the next fault or the end of the load. A censored fault also gets
+  ``after_revert``: how many windows after its revert were unhealthy, and why.
 
 A window is healthy when it has at least ``min_throughput_ratio`` of the baseline's
 acknowledged throughput, an error rate no higher than the baseline's plus
 ``max_error_rate``, and a p95 no higher than ``max(p95_factor x baseline p95,
-baseline p95 + p95_floor_ms)``.
+baseline p95 + p95_floor_ms)``. A run is healthy when its first window is healthy and
+the run taken as a whole passes the same three tests (throughput summed over its
+windows, error rate and p95 over all its operations): a machine that stalls for a few
+tens of milliseconds now and then makes single 100 ms windows slow, while a service
+still degraded keeps the whole run slow. With ``strict: true`` every window of the run
+must be healthy.
 """
 
 from __future__ import annotations
@@ -63,12 +69,30 @@ class Health:
     max_p95_ms: float | None
 
     def healthy(self, w: Window) -> bool:
+        return self.why_unhealthy(w) is None
+
+    def why_unhealthy(self, w: Window) -> str | None:
+        """``None`` for a healthy window, else the first test it fails."""
         if w.total == 0 or w.ok < self.min_ok_per_window:
-            return False
+            return "low_throughput"
         if w.error_rate > self.max_error_rate:
-            return False
+            return "errors"
         p95 = w.p(95)
-        return not (self.max_p95_ms is not None and p95 is not None and p95 > self.max_p95_ms)
+        if self.max_p95_ms is not None and p95 is not None and p95 > self.max_p95_ms:
+            return "slow"
+        return None
+
+    def slow_ops(self, w: Window) -> int:
+        """Acknowledged operations of ``w`` slower than the p95 limit: a run's p95 is
+        within the limit exactly when at most 5% of its operations are slower."""
+        if self.max_p95_ms is None or w._hist is None:
+            return 0
+        limit_us = self.max_p95_ms * 1000.0
+        return sum(
+            item.count_at_value_iterated_to
+            for item in w._hist.get_recorded_iterator()
+            if item.value_iterated_to > limit_us
+        )
 
 
 def fault_times(records: list[dict[str, Any]], t0_ns: int) -> list[FaultTimes]:
@@ -168,7 +192,7 @@ def analyse_faults(
         later = [g.applied_at_s for g in faults[i + 1 :] if g.applied_at_s is not None]
         limit_s = min([load_end_s, *later])
         last = min(last_index, _last_before(series, limit_s))
-        rows.append(_fault_row(series, completions, f, health, need, last))
+        rows.append(_fault_row(series, completions, f, health, need, last, spec.strict))
     return baseline, rows
 
 
@@ -183,6 +207,7 @@ def _fault_row(
     health: Health,
     need: int,
     last_index: int,
+    strict: bool,
 ) -> dict[str, Any]:
     row: dict[str, Any] = {
         "id": f.fault_id,
@@ -210,15 +235,61 @@ def _fault_row(
             row["time_to_impact_s"] = _round(max(0.0, w.start_s - applied))
             break
     row["availability"] = _availability(completions, applied, reverted)
-    run = 0
-    for w in series.windows[end_i : last_index + 1]:
-        run = run + 1 if health.healthy(w) else 0
-        if run == need:
-            start = w.start_s - (need - 1) * series.window_s
-            row["time_to_recover_s"] = _round(max(0.0, start - reverted))
-            row["censored"] = False
-            break
+    after = series.windows[end_i : last_index + 1]
+    start = _first_healthy_run(after, health, need, strict)
+    if start is not None:
+        row["time_to_recover_s"] = _round(max(0.0, after[start].start_s - reverted))
+        row["censored"] = False
+    else:
+        row["after_revert"] = _unhealthy_counts(after, health, series.window_s)
     return row
+
+
+def _first_healthy_run(
+    windows: list[Window], health: Health, need: int, strict: bool
+) -> int | None:
+    """Index of the first window starting a healthy run of ``need`` windows."""
+    verdicts = [health.healthy(w) for w in windows]
+    if strict:
+        run = 0
+        for i, healthy in enumerate(verdicts):
+            run = run + 1 if healthy else 0
+            if run == need:
+                return i - need + 1
+        return None
+    # Running sums over the windows: any run's totals in constant time.
+    sums = [(0, 0, 0, 0)]
+    for w in windows:
+        ok, total, errors, slow = sums[-1]
+        sums.append(
+            (ok + w.ok, total + w.total, errors + w.fail + w.info, slow + health.slow_ops(w))
+        )
+    for i in range(len(windows) - need + 1):
+        if not verdicts[i]:
+            continue
+        ok, total, errors, slow = (b - a for a, b in zip(sums[i], sums[i + need], strict=True))
+        if (
+            ok >= health.min_ok_per_window * need
+            and errors <= health.max_error_rate * total
+            and slow <= 0.05 * ok
+        ):
+            return i
+    return None
+
+
+def _unhealthy_counts(windows: list[Window], health: Health, window_s: float) -> dict[str, Any]:
+    """Why a fault never recovered: its windows after the revert, by failed test."""
+    counts = {"windows": len(windows), "low_throughput": 0, "errors": 0, "slow": 0}
+    for w in windows:
+        reason = health.why_unhealthy(w)
+        if reason is not None:
+            counts[reason] += 1
+    return {
+        **counts,
+        "min_ops_s": _round(health.min_ok_per_window / window_s),
+        "max_error_rate": _round(health.max_error_rate),
+        "max_p95_ms": _round(health.max_p95_ms),
+    }
 
 
 def _availability(completions: Completions, applied_s: float, reverted_s: float) -> float:

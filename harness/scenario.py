@@ -282,6 +282,7 @@ class RecoverySpec(_Model):
     max_error_rate: float = Field(0.01, ge=0, le=1)
     p95_factor: float = Field(3.0, ge=1)
     p95_floor_ms: float = Field(5.0, ge=0)
+    strict: bool = Field(False, description="every window of the healthy run must be healthy")
 
 
 class SloSpec(_Model):

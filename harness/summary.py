@@ -103,6 +103,29 @@ def _trends(t: dict[str, Any] | None) -> list[str]:
     return ["", title, *_table(["trend", "first -> last", "change", "level"], rows)]
 
 
+def _censored_reasons(faults: list[dict[str, Any]]) -> list[str]:
+    """Why each censored fault never recovered, in the terms of the health tests."""
+    lines = []
+    for f in faults:
+        after = f.get("after_revert")
+        if not after:
+            continue
+        reasons = []
+        if after["low_throughput"]:
+            reasons.append(f"{after['low_throughput']} below {_v(after['min_ops_s'])} acked ops/s")
+        if after["errors"]:
+            reasons.append(f"{after['errors']} over error rate {_v(after['max_error_rate'])}")
+        if after["slow"]:
+            reasons.append(f"{after['slow']} over p95 {_v(after['max_p95_ms'], 'ms')}")
+        unhealthy = after["low_throughput"] + after["errors"] + after["slow"]
+        why = f": {', '.join(reasons)}" if reasons else ""
+        lines.append(
+            f"  {f['id']} never recovered: {unhealthy} of {after['windows']} windows "
+            f"after the revert were unhealthy{why}"
+        )
+    return lines
+
+
 def render_summary(result: dict[str, Any]) -> str:
     w = result["workload"]
     b = result.get("baseline", {})
@@ -157,6 +180,7 @@ def render_summary(result: dict[str, Any]) -> str:
         ],
         rows,
     )
+    lines += _censored_reasons(result["faults"])
     lines += ["", "checks"]
     rows = []
     for name, c in result["checks"].items():

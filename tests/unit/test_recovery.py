@@ -18,6 +18,7 @@ from harness.history import HISTORY_FILE
 from harness.recovery import Completions, analyse_faults, fault_times
 from harness.result import analyse
 from harness.scenario import RecoverySpec, parse_scenario
+from harness.summary import render_summary
 from harness.windows import WindowSeries
 
 T0 = 5_000_000_000_000  # monotonic ns of the run's t0
@@ -226,6 +227,79 @@ def test_throughput_drop_without_errors_counts_as_impact():
     assert row["time_to_recover_s"] == pytest.approx(0.5, abs=HALF_WINDOW)
 
 
+def stalls_after(revert_s: float, every: int, slow_ms: float = 40.0):
+    """Healthy 2 ms operations, except that after ``revert_s`` every ``every``-th one
+    takes ``slow_ms``: the brief stalls of a busy machine (one in ``every``)."""
+
+    def behaviour(t: float) -> tuple[str, float]:
+        i = round((t - 0.005) / STEP_S)
+        return ("ok", slow_ms) if t >= revert_s and i % every == 0 else ("ok", 2.0)
+
+    return behaviour
+
+
+def test_brief_stalls_after_the_revert_do_not_hide_a_recovery():
+    # 1 operation in 25 (4%) is slow: most 100 ms windows hold one and their p95 is
+    # over the limit, but the p95 of any whole second is not.
+    history = [
+        *ops(10.0, stalls_after(5.0, every=25)),
+        fault("cut", "apply", 3.0),
+        fault("cut", "revert", 5.0),
+    ]
+    _, (row,) = analyse_history(history, 10.0)
+    assert row["censored"] is False
+    assert row["time_to_recover_s"] is not None
+    assert row["time_to_recover_s"] <= 0.3 + HALF_WINDOW
+
+    strict = RecoverySpec(window=WINDOW_S, healthy_for=1.0, warmup=1.0, strict=True)
+    _, (row,) = analyse_history(history, 10.0, strict)
+    assert row["censored"] is True
+    assert row["after_revert"]["slow"] >= 20
+
+
+def test_a_service_still_slow_after_the_revert_stays_censored_and_says_why():
+    # 1 operation in 10 stays slow: every second's p95 is over the limit.
+    history = [
+        *ops(10.0, stalls_after(5.0, every=10)),
+        fault("lag", "apply", 3.0, kind="network.latency"),
+        fault("lag", "revert", 5.0, kind="network.latency"),
+    ]
+    _, (row,) = analyse_history(history, 10.0)
+    assert row["censored"] is True
+    assert row["time_to_recover_s"] is None
+    after = row["after_revert"]
+    assert after["windows"] == 50
+    assert after["slow"] == 50
+    assert after["errors"] == after["low_throughput"] == 0
+    assert after["max_p95_ms"] == pytest.approx(7.0, rel=0.02)  # 2 ms + 5 ms floor
+    assert after["min_ops_s"] == pytest.approx(50.0)
+
+
+def test_a_run_of_windows_holding_a_burst_of_errors_is_not_healthy():
+    # Back at 5.5 s, then one window of errors at 6.0-6.1 s: 10 of 100 operations in
+    # any second that holds it failed, over the 1% allowed, so recovery starts after it.
+    def behaviour(t: float) -> tuple[str, float]:
+        if 3.2 <= t < 5.5 or 6.0 <= t < 6.1:
+            return ("fail", 0.5)
+        return ("ok", 2.0)
+
+    history = [*ops(10.0, behaviour), fault("cut", "apply", 3.0), fault("cut", "revert", 5.0)]
+    _, (row,) = analyse_history(history, 10.0)
+    assert row["censored"] is False
+    assert row["time_to_recover_s"] == pytest.approx(1.1, abs=HALF_WINDOW)
+
+
+def test_a_run_with_too_little_throughput_is_not_healthy():
+    # After the revert only every third operation completes (33 ops/s of the 100):
+    # every window has a few acknowledged, but no second has half the baseline's.
+    history = [
+        r for r in ops(10.0) if r["t_end"] < ns(5.0) or int(r["key"].split(":")[1]) % 3 == 0
+    ] + [fault("cut", "apply", 3.0), fault("cut", "revert", 5.0)]
+    _, (row,) = analyse_history(history, 10.0)
+    assert row["censored"] is True
+    assert row["after_revert"]["low_throughput"] == 50
+
+
 def test_a_fault_whose_revert_failed_has_an_error_and_no_recovery():
     history = [
         *ops(10.0, failing_between(3.2, 99.0)),
@@ -430,6 +504,10 @@ def test_analyse_fails_an_slo_on_censored_recovery(tmp_path):
     slo = {row["name"]: row for row in result["slo"]}
     assert slo["time_to_recover_s[cut]"]["observed"] is None
     assert slo["time_to_recover_s[cut]"]["verdict"] == "fail"
+    assert "cut never recovered: 50 of 50 windows after the revert were unhealthy: " in (
+        render_summary(result)
+    )
+    assert "50 below 50 acked ops/s" in render_summary(result)
 
 
 def test_analyse_status_is_error_when_the_run_reported_errors(tmp_path):
