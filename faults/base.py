@@ -39,6 +39,8 @@ class Fault(ABC):
     # Instantaneous faults (a restart) do not need a `for` duration.
     instantaneous: ClassVar[bool] = False
     needs: ClassVar[str] = "the target's Toxiproxy proxy"
+    # The lab backends this kind works on.
+    backends: ClassVar[tuple[str, ...]] = ("local", "compose")
 
     def __init__(
         self, fault_id: str, target: FaultTarget, params: BaseModel, tag: str | None = None

@@ -178,6 +178,7 @@ class IoError(_DiskFault):
         "restarted (a failed fsync stays failed); with rdb it recovers at its next snapshot"
     )
     needs = "libfiu (Debian: fiu-utils); a service started under it (disk: {io_errors: true})"
+    backends = ("local",)  # a container's process cannot be started under fiu-run
     params_model = IoErrorParams
 
     def _make_record(self) -> dict[str, Any]:
@@ -270,6 +271,7 @@ class Slow(_DiskFault):
         "bursts: blk-throttle lets I/O through in time slices"
     )
     needs = "root; an ext4 lab filesystem (a loop device); the cgroup v1 blkio controller"
+    backends = ("local",)  # a container's process belongs to the cgroup docker made for it
     params_model = SlowParams
 
     def _make_record(self) -> dict[str, Any]:

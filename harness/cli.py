@@ -157,7 +157,9 @@ def chaos_run(
         from harness.labctl import require_lab
 
         attached = require_lab(_journal())
-        scenario = against_lab(scenario, attached.specs, str(file), attached.lab_id)
+        scenario = against_lab(
+            scenario, attached.specs, str(file), attached.lab_id, attached.backend
+        )
     if dry_run:
         typer.echo(render_plan(scenario))
         preflight(scenario, allow_external)
@@ -204,13 +206,32 @@ def _journal() -> Any:
     return Journal(watchdog=True)
 
 
-def _lab_services(scenario: Path | None) -> Any:
-    from harness.scenario import RedisServiceSpec, S3ServiceSpec, load_scenario
+def _lab_block(scenario: Path | None, backend: str | None) -> tuple[str, Any]:
+    """The backend and services of the lab to start: the scenario's lab block, or the
+    default lab (one service of each kind, named after it); ``--backend`` wins."""
+    from harness.errors import InvalidInput
+    from harness.scenario import LabSpec, RedisServiceSpec, S3ServiceSpec, load_scenario
 
+    if backend is not None and backend not in ("local", "compose"):
+        raise InvalidInput(f"--backend: expected local or compose, got {backend!r}")
     if scenario is None:
-        # The default lab: one service of each kind, named after it.
-        return {"redis": RedisServiceSpec(), "s3": S3ServiceSpec(kind="s3")}
-    return dict(load_scenario(scenario).lab.services)
+        services = {"redis": RedisServiceSpec(), "s3": S3ServiceSpec(kind="s3")}
+        return backend or "local", services
+    lab = load_scenario(scenario).lab
+    if backend is not None and backend != lab.backend:
+        # Checked again for the other backend: what fits one may not fit the other.
+        LabSpec.model_validate({"backend": backend, "services": lab.services})
+    return backend or lab.backend, dict(lab.services)
+
+
+BackendOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--backend",
+        help="local (processes) or compose (containers; needs a docker engine). "
+        "Default: the scenario's lab.backend, else local.",
+    ),
+]
 
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")]
@@ -225,6 +246,7 @@ def lab_up_command(
     ] = None,
     as_json: JsonOpt = False,
     allow_external: AllowExternal = False,
+    backend: BackendOpt = None,
 ) -> None:
     """Start the persistent lab (default: Redis named `redis`, an S3 server named `s3`).
 
@@ -232,14 +254,15 @@ def lab_up_command(
     from harness.labctl import lab_up, state_path
 
     journal = _journal()
-    up = lab_up(journal, _lab_services(scenario), allow_external)
+    chosen, services = _lab_block(scenario, backend)
+    up = lab_up(journal, services, allow_external, backend=chosen)
     _print_heal(up.healed, quiet_if_empty=True)
     record = up.lab.to_record()
     if as_json:
         typer.echo(json.dumps(record, indent=2))
         return
     verb = "lab up" if up.started else "lab already up"
-    typer.echo(f"{verb}: {up.lab.lab_id} (state {state_path(journal)})")
+    typer.echo(f"{verb}: {up.lab.lab_id}, {up.lab.backend} (state {state_path(journal)})")
     for name, svc in up.lab.services.items():
         server = svc.options.get("external")
         behind = f"external {server}" if server else f"upstream {svc.upstream}"
@@ -274,6 +297,24 @@ def lab_status_command(as_json: JsonOpt = False) -> None:
         typer.echo(render_faults(status["faults"]))
     if status is None or not status["up"]:
         raise typer.Exit(1)
+
+
+@lab_app.command("logs")
+@reports_errors
+def lab_logs_command(
+    service: Annotated[
+        str | None, typer.Argument(help="One service (or toxiproxy); default: all.")
+    ] = None,
+    tail: Annotated[int, typer.Option("--tail", min=1, help="Lines per service.")] = 50,
+) -> None:
+    """Show the last log lines of the running lab's services (container logs for the
+    compose backend, the log files of the local one)."""
+    from harness.labctl import lab_logs
+
+    for name, lines in lab_logs(_journal(), service, tail).items():
+        typer.echo(f"== {name}")
+        for line in lines:
+            typer.echo(f"  {line}")
 
 
 @lab_app.command("down")

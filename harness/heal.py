@@ -15,8 +15,8 @@ from typing import Any
 from faults.base import get_kind
 from harness.errors import HarnessError
 from harness.journal import Journal, JournalState, owner_alive
+from harness.lab.backends import lab_alive, lab_from_record
 from harness.lab.base import Lab
-from harness.lab.procs import ManagedProcess
 
 
 @dataclass
@@ -38,19 +38,13 @@ class HealReport:
 
 def lab_from(record: dict[str, Any], journal: Journal) -> Lab | None:
     """A handle on a journaled lab (``record`` is its ``lab-up`` journal record)."""
-    lab = record.get("lab") or {}
-    if lab.get("backend") == "local":
-        from harness.lab.local import LocalLab
-
-        return LocalLab.from_record(lab, journal)
-    return None
+    return lab_from_record(record.get("lab") or {}, journal)
 
 
 def lab_running(record: dict[str, Any]) -> bool:
-    """True while the lab's Toxiproxy server (the process every fault goes through or
-    next to) is the same process that was journaled."""
-    proxy = (record.get("lab") or {}).get("toxiproxy_process")
-    return isinstance(proxy, dict) and ManagedProcess.from_record(proxy).alive()
+    """True while the lab's Toxiproxy (the server every fault goes through or next to)
+    is the one that was journaled."""
+    return lab_alive(record.get("lab") or {})
 
 
 def fault_id(key: str) -> str:

@@ -24,7 +24,8 @@ from faults.base import Fault, FaultTarget, get_kind, kinds
 from harness.errors import EnvironmentProblem, FaultError, InvalidInput
 from harness.heal import HealReport, fault_id, heal, lab_running
 from harness.journal import Journal
-from harness.lab.local import LocalLab, new_lab_id, service_ready
+from harness.lab.backends import AnyLab, lab_from_record, make_lab, new_lab_id
+from harness.lab.local import service_ready
 from harness.lab.s3 import tcp_open
 from harness.scenario import EXCLUSIVE, ServiceSpec, explain_errors
 from harness.units import format_duration
@@ -48,7 +49,7 @@ def _read_state(journal: Journal) -> dict[str, Any] | None:
     return data if isinstance(data, dict) else None
 
 
-def current_lab(journal: Journal) -> LocalLab | None:
+def current_lab(journal: Journal) -> AnyLab | None:
     """The running persistent lab, or ``None`` if none is up (or it died)."""
     record = _read_state(journal)
     if record is None:
@@ -56,10 +57,10 @@ def current_lab(journal: Journal) -> LocalLab | None:
     journaled = journal.state().labs.get(record.get("lab_id", ""))
     if journaled is None or not lab_running(journaled):
         return None
-    return LocalLab.from_record(journaled["lab"], journal)
+    return lab_from_record(journaled["lab"], journal)
 
 
-def require_lab(journal: Journal) -> LocalLab:
+def require_lab(journal: Journal) -> AnyLab:
     lab = current_lab(journal)
     if lab is None:
         raise EnvironmentProblem("no lab is up: start one with `harness lab up`")
@@ -71,13 +72,16 @@ def require_lab(journal: Journal) -> LocalLab:
 
 @dataclass
 class LabUp:
-    lab: LocalLab
+    lab: AnyLab
     started: bool
     healed: HealReport
 
 
 def lab_up(
-    journal: Journal, services: dict[str, ServiceSpec], allow_external: bool = False
+    journal: Journal,
+    services: dict[str, ServiceSpec],
+    allow_external: bool = False,
+    backend: str = "local",
 ) -> LabUp:
     """Heal what earlier runs left, then start the persistent lab (or return the one
     already up). External servers off loopback need ``allow_external``."""
@@ -86,8 +90,9 @@ def lab_up(
     if existing is not None:
         return LabUp(existing, False, healed)
     _forget_dead_lab(journal)
-    lab_id = new_lab_id()
-    lab = LocalLab(
+    lab_id = new_lab_id(backend)
+    lab = make_lab(
+        backend,
         journal.path.parent / "labs" / lab_id,
         services,
         journal,
@@ -106,8 +111,8 @@ def _forget_dead_lab(journal: Journal) -> None:
     if record is None:
         return
     journaled = journal.state().labs.get(record.get("lab_id", ""))
-    if journaled is not None:
-        lab = LocalLab.from_record(journaled["lab"], journal)
+    lab = lab_from_record(journaled["lab"], journal) if journaled is not None else None
+    if lab is not None:
         lab.down()  # stops whatever survived; journals lab-down
         heal(journal, lab_id=lab.lab_id, include_live=True, stop_orphan_labs=False)
     state_path(journal).unlink(missing_ok=True)
@@ -168,16 +173,17 @@ def lab_status(journal: Journal) -> dict[str, Any] | None:
     return status
 
 
-def _process_state(lab: LocalLab, name: str) -> str:
-    proc = lab.processes.get(name)
-    live = proc.process() if proc is not None else None
-    if live is None:
-        return "not running"
-    try:
-        paused = live.status() == "stopped"
-    except Exception:
-        paused = False
-    return f"pid {live.pid}" + (" (paused)" if paused else "")
+def lab_logs(journal: Journal, service: str | None, tail: int) -> dict[str, list[str]]:
+    """The last ``tail`` log lines of each service of the running lab (and Toxiproxy's)."""
+    lab = require_lab(journal)
+    names = ["toxiproxy", *lab.services]
+    if service is not None and service not in names:
+        raise InvalidInput(f"the lab has no service '{service}' (services: {', '.join(names)})")
+    return {name: lab.log_tail(name, tail) for name in names if service in (None, name)}
+
+
+def _process_state(lab: AnyLab, name: str) -> str:
+    return lab.process_state(name)
 
 
 def _ping_ms(kind: str, host: str, port: int, tls: bool = False) -> float | None:
@@ -252,6 +258,11 @@ def apply_adhoc(
             )
     if len(set(targets)) != len(targets):
         raise InvalidInput("--target: a service is listed twice")
+    if lab.backend not in kind.backends:
+        raise InvalidInput(
+            f"{kind_name} is not available on the {lab.backend} backend "
+            f"(available on: {', '.join(kind.backends)})"
+        )
     for name in targets:
         spec = lab.specs.get(name)
         why = kind.target_problem(name, spec) if spec is not None else None
@@ -307,7 +318,7 @@ def revert_adhoc(journal: Journal, applied: Applied) -> None:
     _undo(journal, ADHOC_PREFIX + applied.fault_id, applied.fault)
 
 
-def _check_exclusive(journal: Journal, lab: LocalLab, kind_name: str, targets: list[str]) -> None:
+def _check_exclusive(journal: Journal, lab: AnyLab, kind_name: str, targets: list[str]) -> None:
     group = EXCLUSIVE.get(kind_name)
     if group is None:
         return

@@ -25,12 +25,12 @@ from harness.errors import EXIT_INTERRUPTED, Interrupted, InvalidInput
 from harness.heal import heal
 from harness.history import HISTORY_FILE, HistoryWriter, read_history
 from harness.journal import Journal
-from harness.lab.local import LocalLab
+from harness.lab.backends import AnyLab, make_lab
 from harness.lab.s3 import check_s3_target, s3_target
 from harness.loadproc import START_MARGIN_S, LoadGenerator, loadgen_config
 from harness.profiles import stages
 from harness.progress import Progress
-from harness.resources import ProcessProbe, ResourceSampler, lab_targets
+from harness.resources import ResourceSampler
 from harness.result import analyse, write_result
 from harness.scenario import Scenario
 from harness.timeline import Event, Nemesis, build_events, run_schedule, sleep_until
@@ -93,7 +93,7 @@ def run_scenario(
     run_dir: Path,
     progress: Progress,
     journal: Journal | None = None,
-    attach: LocalLab | None = None,
+    attach: AnyLab | None = None,
     allow_external: bool = False,
 ) -> RunOutcome:
     """Run ``scenario`` on a lab of its own, or on the running lab ``attach`` (which is
@@ -146,13 +146,17 @@ def _run(
     journal: Journal,
     signals: _Signals,
     errors: list[str],
-    attach: LocalLab | None,
+    attach: AnyLab | None,
     allow_external: bool = False,
 ) -> None:
     run_tag = uuid.uuid4().hex[:8]
     phase = scenario.phases()[0]
-    lab = attach or LocalLab(
-        run_dir / "lab", dict(scenario.lab.services), journal, allow_external=allow_external
+    lab = attach or make_lab(
+        scenario.lab.backend,
+        run_dir / "lab",
+        dict(scenario.lab.services),
+        journal,
+        allow_external=allow_external,
     )
     history = HistoryWriter(run_dir / HISTORY_FILE)
     loadgen: LoadGenerator | None = None
@@ -199,9 +203,7 @@ def _run(
         )
         loadgen.go(t0_ns, stop_ns)
         # RSS and CPU of the lab's processes, once a second, from a thread of its own.
-        sampler = ResourceSampler(
-            ProcessProbe(lab_targets(lab.processes, lab.toxiproxy_proc)), history
-        )
+        sampler = ResourceSampler(lab.resource_probe(), history)
         sampler.start()
         nemesis = Nemesis(lab, journal, history, t0_ns, run_tag)
         progress.note(
@@ -295,7 +297,7 @@ def _guarded(errors: list[str], what: str, step: Callable[[], None]) -> None:
 def _collect_integrity(
     scenario: Scenario,
     run_dir: Path,
-    lab: LocalLab,
+    lab: AnyLab,
     history: HistoryWriter,
     run_tag: str,
     progress: Progress,

@@ -222,9 +222,44 @@ ServiceName = Annotated[str, Field(pattern=SERVICE_NAME_PATTERN)]
 
 
 class LabSpec(_Model):
-    backend: Literal["local"] = "local"
+    backend: Literal["local", "compose"] = Field(
+        "local",
+        description="local: processes on this machine; compose: containers of "
+        "compose/docker-compose.yml on the docker engine",
+    )
     # Names become directory names and Toxiproxy proxy names: keep them plain.
     services: dict[ServiceName, ServiceSpec] = Field(default_factory=_default_services)
+
+    @model_validator(mode="after")
+    def _fits_compose(self) -> LabSpec:
+        if self.backend == "compose" and (why := compose_problem(self.services)) is not None:
+            raise ValueError(why)
+        return self
+
+
+def compose_problem(services: dict[str, ServiceSpec]) -> str | None:
+    """Why these services cannot be the compose lab, which has one container of each
+    kind (Redis, versitygw, the reference app) and starts no external server."""
+    by_kind: dict[str, list[str]] = {}
+    for name, spec in services.items():
+        if is_external(spec):
+            return (
+                f"service '{name}' is an external S3 server: the compose lab runs its own "
+                "containers only (use backend: local for an external endpoint)"
+            )
+        if spec.disk is not None and spec.disk.io_errors:
+            return (
+                f"services.{name}.disk.io_errors is not available on the compose backend "
+                "(libfiu's preload cannot be added to a container's process)"
+            )
+        by_kind.setdefault(spec.kind, []).append(name)
+    for kind, names in by_kind.items():
+        if len(names) > 1:
+            return (
+                f"the compose lab has one service of each kind: {', '.join(names)} are "
+                f"all kind {kind}"
+            )
+    return None
 
 
 WorkloadName = Literal[
@@ -495,12 +530,19 @@ def _validated(data: dict[str, Any], filename: str, at: Any) -> Scenario:
 
 
 def against_lab(
-    scenario: Scenario, services: dict[str, ServiceSpec], filename: str, lab_id: str
+    scenario: Scenario,
+    services: dict[str, ServiceSpec],
+    filename: str,
+    lab_id: str,
+    backend: str = "local",
 ) -> Scenario:
     """``scenario`` with its lab block replaced by a running lab's services, checked
     again (``--lab attach``): targets must exist there and fit their settings."""
     data = scenario.model_dump(by_alias=True, exclude={"lab"})
-    data["lab"] = {"services": {n: spec_record(spec) for n, spec in services.items()}}
+    data["lab"] = {
+        "backend": backend,
+        "services": {n: spec_record(spec) for n, spec in services.items()},
+    }
     own = scenario.lab.services
     for name, record in data["lab"]["services"].items():
         # The lab keeps no credentials: an external server's come from the scenario's own
@@ -676,6 +718,14 @@ def _cross_check(s: Scenario, at: Any) -> list[str]:
                 )
             )
             continue
+        if s.lab.backend not in kind.backends:
+            problems.append(
+                at(
+                    (*here, "fault"),
+                    f"{entry.fault} is not available on the {s.lab.backend} backend "
+                    f"(available on: {', '.join(kind.backends)})",
+                )
+            )
         if len(set(entry.targets)) != len(entry.targets):
             problems.append(at((*here, "target"), "a service is listed twice"))
         for name in entry.targets:

@@ -54,19 +54,20 @@ fi
 
 # go_tool WHAT BINARY MODULE VERSION OVERRIDE_VAR: build a pinned Go program into .bin/
 # with `go install` (a stamp file records the version), unless the variable named
-# OVERRIDE_VAR points at a binary of the user's own.
+# OVERRIDE_VAR points at a binary of the user's own. Built without cgo: a static binary
+# also runs in the compose lab's images, FROM scratch.
 go_tool() {
     local what="$1" binary="$2" module="$3" version="$4" override_var="$5"
     local override="${!override_var:-}"
     if [ -n "$override" ] && [ "$override" != "$BIN/$binary" ]; then
         [ -x "$override" ] || die "$override_var=$override is not an executable file"
-    elif [ ! -x "$BIN/$binary" ] || [ ! -e "$BIN/.$binary-$version" ]; then
+    elif [ ! -x "$BIN/$binary" ] || [ ! -e "$BIN/.$binary-$version-static" ]; then
         command -v go >/dev/null 2>&1 || die "Go >= 1.23 is needed to build $what $version: install it from https://go.dev/doc/install, or set $override_var to an existing binary"
         say "building $what $version into .bin/ (go install)"
         mkdir -p "$BIN"
-        GOBIN="$BIN" go install "$module@$version"
+        CGO_ENABLED=0 GOBIN="$BIN" go install -trimpath "$module@$version"
         rm -f "$BIN/.$binary"-*
-        touch "$BIN/.$binary-$version"
+        touch "$BIN/.$binary-$version-static"
     fi
 }
 

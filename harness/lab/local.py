@@ -29,6 +29,7 @@ from harness.lab.disk import LabDisk
 from harness.lab.http_service import health_ok, httpapp_argv, start_order
 from harness.lab.procs import ManagedProcess, free_port, stop_strays, wait_until
 from harness.lab.toxiproxy import ToxiproxyClient
+from harness.resources import ProcessProbe, lab_targets
 from harness.scenario import HttpServiceSpec, RedisServiceSpec, is_external, spec_record
 
 if TYPE_CHECKING:
@@ -453,6 +454,30 @@ class LocalLab:
     def service_pid(self, name: str) -> int | None:
         proc = self._proc(name).process()
         return proc.pid if proc is not None else None
+
+    def log_tail(self, name: str, lines: int) -> list[str]:
+        """The last ``lines`` lines of a service's log file (``toxiproxy``: the server's)."""
+        path = self.root / f"{name}.log"
+        try:
+            text = path.read_text(errors="replace")
+        except OSError:
+            return [f"(no log: {path})"]
+        return text.splitlines()[-lines:]
+
+    def resource_probe(self) -> ProcessProbe:
+        """RSS and CPU of each service's process, and the Toxiproxy server's."""
+        return ProcessProbe(lab_targets(self.processes, self.toxiproxy_proc))
+
+    def process_state(self, name: str) -> str:
+        proc = self.processes.get(name)
+        live = proc.process() if proc is not None else None
+        if live is None:
+            return "not running"
+        try:
+            paused = live.status() == "stopped"
+        except Exception:
+            paused = False
+        return f"pid {live.pid}" + (" (paused)" if paused else "")
 
     def disk(self, name: str) -> LabDisk:
         try:

@@ -337,21 +337,21 @@ def lab_record(lab_id: str, owner: dict[str, Any], **lab: Any) -> dict[str, Any]
 
 
 def test_heal_forgets_an_orphaned_lab_it_cannot_rebuild(journal):
-    journal.append(lab_record("compose-1", dead_owner(), backend="compose"))
-    journal.append(lab_record("compose-live", live_owner(), backend="compose"))
-    journal.append(lab_record("compose-kept", dead_owner(), backend="compose", persistent=True))
+    journal.append(lab_record("other-1", dead_owner(), backend="other"))
+    journal.append(lab_record("other-live", live_owner(), backend="other"))
+    journal.append(lab_record("other-kept", dead_owner(), backend="other", persistent=True))
 
     report = heal(journal)
 
-    assert report.labs_stopped == ["compose-1"]
-    assert set(journal.state().labs) == {"compose-live", "compose-kept"}
+    assert report.labs_stopped == ["other-1"]
+    assert set(journal.state().labs) == {"other-live", "other-kept"}
 
 
 def test_heal_keep_labs_leaves_orphaned_labs(journal):
-    journal.append(lab_record("compose-1", dead_owner(), backend="compose"))
+    journal.append(lab_record("other-1", dead_owner(), backend="other"))
     report = heal(journal, stop_orphan_labs=False)
     assert report.labs_stopped == []
-    assert set(journal.state().labs) == {"compose-1"}
+    assert set(journal.state().labs) == {"other-1"}
 
 
 def test_a_fault_whose_lab_is_gone_is_closed_without_a_revert(journal, fake_toxiproxy):
