@@ -14,7 +14,16 @@ from typing import Any
 
 import pytest
 
-from .support import alive, harness, history, run_record, start_run, wait_for, write_scenario
+from .support import (
+    alive,
+    harness,
+    history,
+    run_record,
+    start_run,
+    started_run_record,
+    wait_for,
+    write_scenario,
+)
 
 pytestmark = pytest.mark.services
 
@@ -116,7 +125,7 @@ def test_one_process_killed_stops_the_others_and_the_run_is_an_error(
     scenario = write_scenario(tmp_path / "kv.yaml", KV.format(duration="8s"))
     proc = start_run(scenario, out, harness_env)
     try:
-        record = wait_for(lambda: _run_record_or_none(out), 60, "the run to start")
+        record = wait_for(lambda: started_run_record(out), 60, "the run to start")
         g1, g2 = record["loadgen_pids"]
         wait_for(
             lambda: any(r.get("process", "").startswith("g2/") for r in history(out)), 30, "g2"
@@ -136,13 +145,6 @@ def test_one_process_killed_stops_the_others_and_the_run_is_an_error(
     errors = "\n".join(result["errors"])
     assert "the load generator g2 exited before the end of the load" in errors
     assert "load generator g1 was stopped: g2 had exited" in errors
-
-
-def _run_record_or_none(out: Path) -> dict[str, Any] | None:
-    try:
-        return run_record(out)
-    except (FileNotFoundError, StopIteration):
-        return None
 
 
 def _has_records_of(prefix: str, out: Path) -> bool:
