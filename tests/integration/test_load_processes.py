@@ -5,6 +5,7 @@ others and makes the run an error."""
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import signal
@@ -73,6 +74,7 @@ def test_two_processes_share_the_users_and_every_record_of_both_is_checked(
     pids = run_record(out)["loadgen_pids"]
     assert len(pids) == 2 and not any(alive(p) for p in pids)
     assert (out / "loadgen-g1.log").exists() and (out / "loadgen-g2.log").exists()
+    assert "load generators: g1 3 users" in proc.stdout
 
 
 STREAMS = """\
@@ -105,16 +107,14 @@ def test_a_stream_fed_and_read_by_two_processes_delivers_every_message(
     assert (delivery["lost"], delivery["unexpected"], delivery["corrupted"]) == (0, 0, 0)
     records = history(out)
     producers = {r["producer"] for r in records if r.get("op") == "send"}
-    consumers = {r["process"] for r in records if r.get("op") == "recv"}
+    # Receipts by the consumers (the harness's drain after the load reads as "drain").
+    receipts = [r for r in records if r.get("op") == "recv" and r["process"] != "drain"]
+    consumers = {r["process"] for r in receipts}
     # Producers and consumers of both processes, with names that never collide.
     assert {p.split("/")[0] for p in producers} == {"g1", "g2"}
     assert {c.split("/")[0] for c in consumers} == {"g1", "g2"}
     # Messages crossed between processes: a consumer of one read a producer of the other.
-    crossed = [
-        r
-        for r in records
-        if r.get("op") == "recv" and r["process"].split("/")[0] != r["producer"].split("/")[0]
-    ]
+    crossed = [r for r in receipts if r["process"].split("/")[0] != r["producer"].split("/")[0]]
     assert crossed
 
 
@@ -149,3 +149,30 @@ def test_one_process_killed_stops_the_others_and_the_run_is_an_error(
 
 def _has_records_of(prefix: str, out: Path) -> bool:
     return any(r.get("process", "").startswith(prefix) for r in history(out))
+
+
+RAMP = """\
+name: ramp-processes
+duration: 4s
+load:
+  workload: redis.kv
+  users: 6
+  processes: 2
+  params: {wait: 5ms}
+  profile: {shape: ramp_up, ramp: 2s}
+"""
+
+
+def test_a_ramp_split_across_two_processes_reaches_the_scenarios_user_count(
+    tmp_path: Path, harness_env: dict[str, str], no_leftovers: None
+) -> None:
+    out = tmp_path / "run"
+    scenario = write_scenario(tmp_path / "ramp.yaml", RAMP)
+    proc = harness(["chaos", "run", str(scenario), "--out", str(out)], harness_env)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    rows = result_of(out)["workload"]["processes"]
+    assert [(r["users"], r["peak_users"]) for r in rows] == [(3, 3), (3, 3)]
+    with open(out / "timeseries.csv", newline="") as handle:
+        users = [int(row["users"]) for row in csv.DictReader(handle) if row["users"]]
+    # The column sums the processes: it climbs, and holds the whole count after the ramp.
+    assert users[0] < 6 and users[-1] == 6
