@@ -9,6 +9,7 @@ import csv
 import json
 import os
 import signal
+import subprocess
 import time
 from pathlib import Path
 from typing import Any
@@ -43,6 +44,17 @@ checks:
 """
 
 
+def run_passing(
+    tmp_path: Path, env: dict[str, str], text: str
+) -> tuple[Path, subprocess.CompletedProcess[str]]:
+    """Run the scenario ``text``; it must pass (exit 0)."""
+    out = tmp_path / "run"
+    scenario = write_scenario(tmp_path / "scenario.yaml", text)
+    proc = harness(["chaos", "run", str(scenario), "--out", str(out)], env)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return out, proc
+
+
 def result_of(out: Path) -> dict[str, Any]:
     return json.loads((out / "result.json").read_text())
 
@@ -50,10 +62,7 @@ def result_of(out: Path) -> dict[str, Any]:
 def test_two_processes_share_the_users_and_every_record_of_both_is_checked(
     tmp_path: Path, harness_env: dict[str, str], no_leftovers: None
 ) -> None:
-    out = tmp_path / "run"
-    scenario = write_scenario(tmp_path / "kv.yaml", KV.format(duration="4s"))
-    proc = harness(["chaos", "run", str(scenario), "--out", str(out)], harness_env)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
+    out, proc = run_passing(tmp_path, harness_env, KV.format(duration="4s"))
     result = result_of(out)
     rows = result["workload"]["processes"]
     assert [r["generator"] for r in rows] == ["g1", "g2"]
@@ -98,10 +107,7 @@ slo:
 def test_a_stream_fed_and_read_by_two_processes_delivers_every_message(
     tmp_path: Path, harness_env: dict[str, str], no_leftovers: None
 ) -> None:
-    out = tmp_path / "run"
-    scenario = write_scenario(tmp_path / "streams.yaml", STREAMS)
-    proc = harness(["chaos", "run", str(scenario), "--out", str(out)], harness_env)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
+    out, _ = run_passing(tmp_path, harness_env, STREAMS)
     delivery = result_of(out)["checks"]["delivery"]
     assert delivery["verdict"] == "pass", delivery
     assert (delivery["lost"], delivery["unexpected"], delivery["corrupted"]) == (0, 0, 0)
@@ -166,10 +172,7 @@ load:
 def test_a_ramp_split_across_two_processes_reaches_the_scenarios_user_count(
     tmp_path: Path, harness_env: dict[str, str], no_leftovers: None
 ) -> None:
-    out = tmp_path / "run"
-    scenario = write_scenario(tmp_path / "ramp.yaml", RAMP)
-    proc = harness(["chaos", "run", str(scenario), "--out", str(out)], harness_env)
-    assert proc.returncode == 0, proc.stdout + proc.stderr
+    out, _ = run_passing(tmp_path, harness_env, RAMP)
     rows = result_of(out)["workload"]["processes"]
     assert [(r["users"], r["peak_users"]) for r in rows] == [(3, 3), (3, 3)]
     with open(out / "timeseries.csv", newline="") as handle:
