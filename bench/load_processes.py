@@ -141,10 +141,10 @@ def section(shape: Shape, results: dict[int, list[SteadyWindow]]) -> Section:
         f"Median: **{rates[1]:,.0f} acked ops/s with one process, {rates[2]:,.0f} with "
         f"two: {ratio:.2f}x**; the load generators used {cores[1]:.2f} and {cores[2]:.2f} "
         f"cores, other tenants of the machine {others[1]:.2f} and {others[2]:.2f}. The "
-        "load generators, Toxiproxy and Redis share the same cores (and run at niceness "
-        "5), so a single generator gets less than a core whenever other work is queued; "
-        "part of the gain is two processes getting two shares of a contended CPU, not "
-        "only a second idle core.",
+        "load generators, Toxiproxy and Redis share the machine's cores with everything "
+        "else on it (the generators at niceness 5): when the columns add up to about "
+        "all the cores, a second generator gains only the CPU it takes from the others, "
+        "and the ratio moves from one run to the next with what the other tenants do.",
         "",
     ]
     return Section("10. One vs two load-generator processes", [], body)
