@@ -25,6 +25,7 @@ from types import FrameType
 import delivery
 import drift
 import lab_ready
+import load_processes
 import recording
 import resources
 import s3
@@ -43,6 +44,7 @@ BENCHMARKS: dict[str, Callable[[Path, bool], Section]] = {
     "delivery": delivery.run,
     "streams": streams.run,
     "resources": resources.run,
+    "load_processes": load_processes.run,
 }
 
 
@@ -58,7 +60,8 @@ HOW_TO_RUN = [
     "",
     "One module per benchmark (`bench/drift.py`, `bench/recording.py`, "
     "`bench/lab_ready.py`, `bench/throughput.py`, `bench/watchdog.py`, `bench/s3.py`, "
-    "`bench/delivery.py`, `bench/streams.py`, `bench/resources.py`), "
+    "`bench/delivery.py`, `bench/streams.py`, `bench/resources.py`, "
+    "`bench/load_processes.py`), "
     "shared helpers "
     "in `bench/common.py`. "
     "Each run uses a private temporary directory for labs, histories and the heal "

@@ -60,6 +60,9 @@ class HistoryWriter:
         self._buffer: list[str] = []
         self._buffered = 0
         self._limit = buffer_bytes
+        # Lines handed to this writer: what a load generator reports it wrote, so the
+        # analysis can tell whether the history holds all of them.
+        self.lines = 0
 
     def write(self, record: dict[str, Any]) -> None:
         self.write_line(json.dumps(record, separators=(",", ":")) + "\n")
@@ -86,6 +89,7 @@ class HistoryWriter:
             self.write(record)
 
     def write_line(self, line: str) -> None:
+        self.lines += 1
         if self._limit <= 0:
             os.write(self._fd, line.encode())
             return

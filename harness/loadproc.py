@@ -11,6 +11,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +51,7 @@ def loadgen_config(
     workload: str = "redis.kv",
     s3: S3Target | None = None,
     stages: list[dict[str, Any]] | None = None,
+    process_prefix: str = "",
 ) -> dict[str, Any]:
     """The configuration the load generator process reads (``loadgen.json``). It holds
     no secret: an S3 target's credentials reach the process by environment."""
@@ -68,14 +70,30 @@ def loadgen_config(
         "spawn_rate": spawn_rate,
         # A load profile's stages (harness/profiles.py); None: all users, all along.
         "stages": stages,
+        # One of several generators: prepended to its records' process field.
+        "process_prefix": process_prefix,
+        "generator": process_prefix.rstrip("/"),
     }
 
 
 class LoadGenerator:
     def __init__(
-        self, run_dir: Path, config: dict[str, Any], env: dict[str, str] | None = None
+        self,
+        run_dir: Path,
+        config: dict[str, Any],
+        env: dict[str, str] | None = None,
+        name: str = "",
     ) -> None:
+        """``name``: one of several generators (``g1``...), which names its files
+        ``loadgen-g1.json`` and ``loadgen-g1.log``; left out, ``loadgen.json``."""
         self.run_dir = run_dir
+        self.name = name
+        self.file_stem = f"loadgen-{name}" if name else "loadgen"
+        self.label = f" {name}" if name else ""
+        self.log_path = run_dir / f"{self.file_stem}.log"
+        self.records: int | None = None
+        # Called from the reader thread when the process's output ends.
+        self.on_exit: Callable[[LoadGenerator], None] | None = None
         self.config = config
         self.env = env or {}
         self.proc: subprocess.Popen[str] | None = None
@@ -87,9 +105,14 @@ class LoadGenerator:
         self._reader: threading.Thread | None = None
 
     def start(self, ready_deadline_s: float = 60.0) -> None:
-        config_path = self.run_dir / "loadgen.json"
+        self.spawn()
+        self.wait_ready(ready_deadline_s)
+
+    def spawn(self) -> None:
+        """Start the process; it reports ready once Locust is set up (``wait_ready``)."""
+        config_path = self.run_dir / f"{self.file_stem}.json"
         config_path.write_text(json.dumps(self.config, indent=2))
-        log = open(self.run_dir / "loadgen.log", "ab")  # noqa: SIM115 - owned by the child
+        log = open(self.log_path, "ab")  # noqa: SIM115 - owned by the child
         try:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "harness.workloads.loadgen", str(config_path)],
@@ -105,9 +128,11 @@ class LoadGenerator:
             log.close()
         self._reader = threading.Thread(target=self._read, name="loadgen-reader", daemon=True)
         self._reader.start()
-        if not self.ready.wait(ready_deadline_s):
+
+    def wait_ready(self, deadline_s: float) -> None:
+        if not self.ready.wait(deadline_s):
             self.stop()
-            raise LabError(self.failure("the load generator did not become ready"))
+            raise LabError(self.failure(f"the load generator{self.label} did not become ready"))
 
     def _read(self) -> None:
         assert self.proc is not None and self.proc.stdout is not None
@@ -123,17 +148,20 @@ class LoadGenerator:
                 self.last_tick = event
             elif kind == "done":
                 self.totals = {k: event[k] for k in ("ok", "fail", "info")}
+                self.records = event.get("records")
                 self.finished_ns = time.monotonic_ns()
                 self.done.set()
         # EOF: the process ended; wake anyone still waiting.
         self.finished_ns = self.finished_ns or time.monotonic_ns()
         self.ready.set()
         self.done.set()
+        if self.on_exit is not None:
+            self.on_exit(self)
 
     def go(self, t0_ns: int, stop_ns: int) -> None:
         assert self.proc is not None and self.proc.stdin is not None
         if self.proc.poll() is not None:
-            raise LabError(self.failure("the load generator exited before the start"))
+            raise LabError(self.failure(f"the load generator{self.label} exited before the start"))
         self.proc.stdin.write(json.dumps({"t0_ns": t0_ns, "stop_ns": stop_ns}) + "\n")
         self.proc.stdin.flush()
 
@@ -171,8 +199,8 @@ class LoadGenerator:
     def failure(self, what: str) -> str:
         time.sleep(0.1)
         try:
-            tail = (self.run_dir / "loadgen.log").read_text(errors="replace").strip()
+            tail = self.log_path.read_text(errors="replace").strip()
         except OSError:
             tail = ""
         tail = "\n".join(tail.splitlines()[-10:])
-        return what + (f"; loadgen.log ends with:\n{tail}" if tail else "")
+        return what + (f"; {self.log_path.name} ends with:\n{tail}" if tail else "")

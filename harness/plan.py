@@ -5,6 +5,7 @@ from __future__ import annotations
 from harness.errors import LabError
 from harness.lab.external import ENDPOINT_VARIABLES, FROM_ENV
 from harness.lab.s3 import CREDENTIAL_VARIABLES
+from harness.loadsplit import shares
 from harness.profiles import describe
 from harness.scenario import (
     HttpServiceSpec,
@@ -41,6 +42,13 @@ def render_plan(scenario: Scenario) -> str:
         f"(spawn {load.spawn_rate:g}/s), params {scenario.workload_params().model_dump()}"
     )
     lines += describe(load.profile, load.users, load.spawn_rate)
+    if load.processes > 1:
+        split = shares(load.users, load.spawn_rate, load.processes, None)
+        lines.append(
+            f"load generators: {len(split)} processes ("
+            + ", ".join(f"{s.name} {s.users} users" for s in split)
+            + ")"
+        )
     bands = scenario.thresholds.bands()
     if bands:
         lines.append(

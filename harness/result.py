@@ -18,6 +18,7 @@ from harness.checks.integrity import check_integrity
 from harness.checks.objects import check_objects
 from harness.checks.trends import check_trends, trend_input
 from harness.history import HISTORY_FILE, read_history
+from harness.loadsplit import generator_rows
 from harness.opstats import (
     access_counts,
     access_summary,
@@ -140,7 +141,9 @@ def analyse(run_dir: Path, scenario: Scenario, errors: list[str]) -> dict[str, A
     )
 
     fault_errors = [f"fault {r['id']}: {r['error']}" for r in fault_rows if r.get("error")]
-    all_errors = errors + [e for e in fault_errors if e not in errors]
+    # Several load generators: each one's share, and whether all it wrote arrived.
+    generators, lost_records = generator_rows(records)
+    all_errors = errors + [e for e in fault_errors + lost_records if e not in errors]
     verdicts = [row["verdict"] for row in slo] + [c["verdict"] for c in checks.values()]
     verdicts += ["fail" for row in bands if row["level"] == "critical"]
     if all_errors:
@@ -174,6 +177,7 @@ def analyse(run_dir: Path, scenario: Scenario, errors: list[str]) -> dict[str, A
             "operations": breakdown(measured, workload.ops, load_end_s),
             **_access(measured, run_dir, scenario, header.get("run_tag", "")),
             **_classes(measured, scenario, workload.ops, load_end_s),
+            **({"processes": generators} if generators else {}),
         },
         "baseline": baseline.to_dict(),
         "faults": fault_rows,

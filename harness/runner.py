@@ -27,8 +27,10 @@ from harness.history import HISTORY_FILE, HistoryWriter, read_history
 from harness.journal import Journal
 from harness.lab.backends import AnyLab, make_lab
 from harness.lab.s3 import check_s3_target, s3_target
-from harness.loadproc import START_MARGIN_S, LoadGenerator, loadgen_config
-from harness.profiles import stages
+from harness.loadgroup import LoadGroup
+from harness.loadproc import START_MARGIN_S
+from harness.loadsplit import shares
+from harness.profiles import Stage, stages
 from harness.progress import Progress
 from harness.resources import ResourceSampler
 from harness.result import analyse, write_result
@@ -159,7 +161,7 @@ def _run(
         allow_external=allow_external,
     )
     history = HistoryWriter(run_dir / HISTORY_FILE)
-    loadgen: LoadGenerator | None = None
+    loadgen: LoadGroup | None = None
     nemesis: Nemesis | None = None
     sampler: ResourceSampler | None = None
     try:
@@ -174,19 +176,20 @@ def _run(
         if target.kind == "s3":
             s3 = s3_target(target, scenario.lab.services.get(phase.load.target))
             check_s3_target(s3)  # a bad endpoint, bucket or credentials: exit 3 now
-        config = loadgen_config(
-            target.client,
-            params,
-            seed=scenario.seed,
+        load = phase.load
+        split = shares(load.users, load.spawn_rate, load.processes, _stage_list(load))
+        loadgen = LoadGroup.build(
+            run_dir,
+            split,
+            scenario.seed,
+            env=s3.client_env() if s3 else None,
+            client=target.client,
+            params=params,
             key_prefix=run_tag,
             history=run_dir / HISTORY_FILE,
-            users=phase.load.users,
-            spawn_rate=phase.load.spawn_rate,
-            workload=phase.load.workload,
+            workload=load.workload,
             s3=s3,
-            stages=_stages(phase.load),
         )
-        loadgen = LoadGenerator(run_dir, config, env=s3.client_env() if s3 else None)
         loadgen.start(ready_deadline_s=_ready_deadline(params))
         t0_ns = time.monotonic_ns() + int(START_MARGIN_S * 1e9)
         stop_ns = t0_ns + int(phase.duration_s * 1e9)
@@ -198,7 +201,8 @@ def _run(
                 "scenario": scenario.name,
                 "run_tag": run_tag,
                 "lab": lab.to_record(),
-                "loadgen_pid": loadgen.proc.pid if loadgen.proc else None,
+                "loadgen_pid": loadgen.pids[0],
+                "loadgen_pids": loadgen.pids,
             }
         )
         loadgen.go(t0_ns, stop_ns)
@@ -215,7 +219,7 @@ def _run(
             assert nemesis is not None and loadgen is not None
             elapsed = (time.monotonic_ns() - t0_ns) / 1e9
             active = [f"{pf.fault_id} {pf.kind}" for _, pf in nemesis.active.values()]
-            progress.update(elapsed, active, loadgen.last_tick)
+            progress.update(elapsed, active, loadgen.last_tick())
 
         def report(event: Event) -> None:
             if event.action == "apply":
@@ -235,8 +239,10 @@ def _run(
         # The generator stops itself at stop_ns; give its users their stop timeout.
         if not loadgen.wait(params.op_timeout * 2 + 15.0):  # type: ignore[attr-defined]
             errors.append("the load generator did not stop in time; it was terminated")
-        elif loadgen.exited_early(stop_ns):
-            errors.append(loadgen.failure("the load generator exited before the end of the load"))
+        else:
+            errors.extend(loadgen.early_exits(stop_ns))
+        for record in loadgen.done_records():
+            history.write(record)
         history.write({"op": "run-end", "t_end": time.monotonic_ns(), "wall": time.time()})
     finally:
         signals.shielded = True
@@ -273,11 +279,11 @@ def _run(
             _guarded(errors, "closing the history", history.close)
 
 
-def _stages(load: Any) -> list[dict[str, Any]] | None:
-    """The load profile's stages for the load generator; None for a sustained load."""
+def _stage_list(load: Any) -> list[Stage] | None:
+    """The load profile's stages for the load generators; None for a sustained load."""
     if load.profile is None or load.profile.shape == "sustained":
         return None
-    return [s.to_dict() for s in stages(load.profile, load.users, load.spawn_rate)]
+    return stages(load.profile, load.users, load.spawn_rate)
 
 
 def _ready_deadline(params: Any) -> float:

@@ -29,6 +29,7 @@ from pydantic import (
 
 from harness.errors import ScenarioError
 from harness.lab.external import ENDPOINT_VARIABLES, FROM_ENV, parse_endpoint
+from harness.loadsplit import MAX_PROCESSES, split_problems
 from harness.overrides import Override, name_duration
 from harness.overrides import apply as apply_overrides
 from harness.profiles import (
@@ -284,6 +285,9 @@ class LoadSpec(_Model):
     params: dict[str, Any] = Field(default_factory=dict)
     # Users over time (harness/profiles.py); left out: sustained.
     profile: Profile | None = None
+    # Load-generator processes sharing the users (harness/loadsplit.py): one Python
+    # process uses about one core.
+    processes: int = Field(1, ge=1, le=MAX_PROCESSES)
 
     @model_validator(mode="before")
     @classmethod
@@ -768,6 +772,7 @@ def _cross_check(s: Scenario, at: Any) -> list[str]:
         seen_ids[fault_id] = index
     problems += _overlaps(s, at)
     problems += profile_problems(s, at)
+    problems += split_problems(s, at)
     windows = s.duration / s.recovery.window
     if windows > MAX_WINDOWS:
         problems.append(

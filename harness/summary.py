@@ -52,6 +52,13 @@ def _operations(w: dict[str, Any]) -> list[str]:
     return lines
 
 
+def _generators(w: dict[str, Any]) -> list[str]:
+    """One line per load-generator process when there were several."""
+    rows = w.get("processes") or []
+    parts = [f"{r['generator']} {r['users']} users, {r['ok']} ok" for r in rows]
+    return [f"load generators: {'; '.join(parts)}", ""] if parts else []
+
+
 def _classes(w: dict[str, Any]) -> list[str]:
     """The per user class (and per task) table of ``http.users``."""
     rows = [
@@ -141,6 +148,7 @@ def render_summary(result: dict[str, Any]) -> str:
         f"p95 {_v(b.get('p95_ms'), 'ms')}",
         "",
     ]
+    lines += _generators(w)
     lines += _operations(w)
     lines += _classes(w)
     lines += ["", "faults"]

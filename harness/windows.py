@@ -107,16 +107,19 @@ class WindowSeries:
 def users_per_window(
     records: list[dict[str, Any]], t0_ns: int, window_s: float, count: int
 ) -> list[int | None]:
-    """The user count running at the end of each window, from the load generator's
-    ``{op: "users", t, count}`` records (``None`` before the first)."""
-    marks = sorted((r["t"], r["count"]) for r in records if r.get("op") == "users")
+    """The user count running at the end of each window, from the load generators'
+    ``{op: "users", t, count}`` records (``None`` before the first): with several
+    generators (``generator`` in the record), the sum of each one's latest count."""
+    marks = sorted(
+        (r["t"], r["count"], r.get("generator", "")) for r in records if r.get("op") == "users"
+    )
     out: list[int | None] = []
-    current: int | None = None
+    latest: dict[str, int] = {}
     i = 0
     for k in range(count):
         end_ns = t0_ns + int((k + 1) * window_s * 1e9)
         while i < len(marks) and marks[i][0] <= end_ns:
-            current = marks[i][1]
+            latest[marks[i][2]] = marks[i][1]
             i += 1
-        out.append(current)
+        out.append(sum(latest.values()) if latest else None)
     return out

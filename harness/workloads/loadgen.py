@@ -9,7 +9,8 @@ Protocol with the harness, one JSON object per line:
 * stdout ``{"ev": "ready"}`` once Locust is set up;
 * stdin ``{"t0_ns": ..., "stop_ns": ...}``: start the users now, stop at ``stop_ns``;
 * stdout ``{"ev": "tick", ...}`` once a second: counts and p95 of the last second;
-* stdout ``{"ev": "done", ...}`` after the users stopped and the history was flushed.
+* stdout ``{"ev": "done", ok, fail, info, records}`` after the users stopped and the
+  history was flushed (``records``: the lines this process wrote to it).
 
 The process stops on its own at ``stop_ns`` (plus the users' stop timeout), on SIGTERM,
 and when the harness that started it disappears, so a load is always bounded.
@@ -47,8 +48,10 @@ def emit(event: dict[str, Any]) -> None:
 class Recorder:
     """The ``request`` listener: history lines plus live counts and latency."""
 
-    def __init__(self, history: HistoryWriter | None) -> None:
+    def __init__(self, history: HistoryWriter | None, generator: str = "") -> None:
         self.history = history
+        # One of several load generators names its user counts, which the analysis sums.
+        self.named = {"generator": generator} if generator else {}
         self.reset()
         self.total = {"ok": 0, "fail": 0, "info": 0}
         self.users = -1
@@ -62,7 +65,7 @@ class Recorder:
             return
         self.users, self.users_recorded_ns = count, now
         if self.history is not None:
-            self.history.write({"op": "users", "t": now, "count": count})
+            self.history.write({"op": "users", "t": now, "count": count, **self.named})
 
     def reset(self) -> None:
         self.counts = {"ok": 0, "fail": 0, "info": 0}
@@ -185,7 +188,7 @@ def run(config: dict[str, Any]) -> int:
         else None
     )
     user_classes = user_classes_for(config, params, history)
-    recorder = Recorder(history)
+    recorder = Recorder(history, config.get("generator", ""))
     stages = config.get("stages")
     shape = StageShape(stages) if stages else None
     env = Environment(
@@ -236,7 +239,7 @@ def run(config: dict[str, Any]) -> int:
     flush_greenlet.kill()
     if history is not None:
         history.close()
-    emit({"ev": "done", **recorder.total})
+    emit({"ev": "done", **recorder.total, "records": history.lines if history else 0})
     return 0
 
 

@@ -85,6 +85,14 @@ def run_record(run_dir: Path) -> dict[str, Any]:
     return next(r for r in history(run_dir) if r.get("op") == "run")
 
 
+def started_run_record(run_dir: Path) -> dict[str, Any] | None:
+    """The run record once the run has written it, else None (for ``wait_for``)."""
+    try:
+        return run_record(run_dir)
+    except (FileNotFoundError, StopIteration):
+        return None
+
+
 def lab_pids(record: dict[str, Any]) -> list[int]:
     lab = record["lab"]
     procs = [lab["toxiproxy_process"], *lab["processes"].values()]

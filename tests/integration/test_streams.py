@@ -9,12 +9,11 @@ import subprocess
 import sys
 import threading
 from pathlib import Path
-from typing import Any
 
 import pytest
 import redis
 
-from .support import REPO, history, run_record, wait_for, write_scenario
+from .support import REPO, history, started_run_record, wait_for, write_scenario
 
 pytestmark = pytest.mark.services
 
@@ -87,7 +86,7 @@ def test_messages_deleted_behind_the_harness_s_back_are_lost(
     deleted: list[bytes] = []
     stop = threading.Event()
     try:
-        record = wait_for(lambda: _run_record(out), 60, "the run to start")
+        record = wait_for(lambda: started_run_record(out), 60, "the run to start")
         host, port = record["lab"]["services"]["redis"]["upstream"]
         stream = f"{record['run_tag']}:stream"
         direct = redis.Redis(host=host, port=port, socket_timeout=2)
@@ -121,13 +120,6 @@ def test_messages_deleted_behind_the_harness_s_back_are_lost(
     sends = {f"{r['producer']}:{r['seq']}": r for r in history(out) if r.get("op") == "send"}
     assert all(sends[m]["type"] == "ok" for m in lost)
     assert "delivery  FAIL" in stdout
-
-
-def _run_record(out: Path) -> dict[str, Any] | None:
-    try:
-        return run_record(out)
-    except (FileNotFoundError, StopIteration):
-        return None
 
 
 def test_consumers_that_die_before_acknowledging_are_covered_by_the_others(
