@@ -22,6 +22,7 @@ from collections.abc import Callable
 from pathlib import Path
 from types import FrameType
 
+import compose_lab
 import delivery
 import drift
 import lab_ready
@@ -45,6 +46,7 @@ BENCHMARKS: dict[str, Callable[[Path, bool], Section]] = {
     "streams": streams.run,
     "resources": resources.run,
     "load_processes": load_processes.run,
+    "compose_lab": compose_lab.run,
 }
 
 
