@@ -30,7 +30,7 @@ _WHILE_DOWN = "through Toxiproxy new connections are accepted and closed at once
 
 
 class _ProcessFault(Fault):
-    needs = "a process the lab started (local lab)"
+    needs = "a process or container the lab started"
 
     @classmethod
     def target_problem(cls, name: str, service: ServiceSpec) -> str | None:
@@ -73,7 +73,7 @@ class Kill(_ProcessFault):
     )
     params_model = KillParams
     needs = (
-        "a process the lab started (local lab); by hand with restart_after, "
+        "a process or container the lab started; by hand with restart_after, "
         "`harness fault apply --wait` (the restart is timed by the applying process)"
     )
 
