@@ -65,7 +65,10 @@ go_tool() {
         command -v go >/dev/null 2>&1 || die "Go >= 1.23 is needed to build $what $version: install it from https://go.dev/doc/install, or set $override_var to an existing binary"
         say "building $what $version into .bin/ (go install)"
         mkdir -p "$BIN"
-        CGO_ENABLED=0 GOBIN="$BIN" go install -trimpath "$module@$version"
+        # Once more on failure: a module download cut short fails the first attempt.
+        CGO_ENABLED=0 GOBIN="$BIN" go install -trimpath "$module@$version" \
+            || CGO_ENABLED=0 GOBIN="$BIN" go install -trimpath "$module@$version" \
+            || die "building $what $version failed (go install $module@$version)"
         rm -f "$BIN/.$binary"-*
         touch "$BIN/.$binary-$version-static"
     fi
