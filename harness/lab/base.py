@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import json
+import os
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
+    from harness.journal import Journal
     from harness.lab.disk import LabDisk
 
 
@@ -102,3 +106,13 @@ class Lab(Protocol):
         """The filesystem the lab made for the service's data (``LabError`` if none)."""
 
     def to_record(self) -> dict[str, Any]: ...
+
+
+def record_lab(journal: Journal | None, state_file: Path | None, record: dict[str, Any]) -> None:
+    """Journal a lab as it is now, and rewrite a persistent lab's state file (atomically)."""
+    if journal is not None:
+        journal.lab_up(record)
+    if state_file is not None:
+        tmp = state_file.with_suffix(".tmp")
+        tmp.write_text(json.dumps(record, indent=2) + "\n")
+        os.replace(tmp, state_file)

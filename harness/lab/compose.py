@@ -17,7 +17,6 @@ fill or remount the very filesystem the container writes to.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import shutil
 import signal
@@ -29,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 from harness.errors import HarnessError, LabError
 from harness.lab import disk, s3
-from harness.lab.base import Endpoint, ServiceHandle
+from harness.lab.base import Endpoint, ServiceHandle, record_lab
 from harness.lab.disk import LabDisk
 from harness.lab.docker_stats import DockerStatsProbe
 from harness.lab.local import service_ready
@@ -536,13 +535,7 @@ class ComposeLab:
         return lab
 
     def _journal(self) -> None:
-        record = self.to_record()
-        if self.journal is not None:
-            self.journal.lab_up(record)
-        if self.state_file is not None:
-            tmp = self.state_file.with_suffix(".tmp")
-            tmp.write_text(json.dumps(record, indent=2) + "\n")
-            os.replace(tmp, self.state_file)
+        record_lab(self.journal, self.state_file, self.to_record())
 
 
 def _published(container: Container, port: int) -> int:

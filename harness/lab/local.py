@@ -11,7 +11,6 @@ description (pids, argv, ports) to the journal as soon as each process starts, s
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import shutil
 import signal
@@ -24,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from harness.errors import HarnessError, LabError, ToxiproxyError
 from harness.lab import blkio, disk, external, fiu, s3
-from harness.lab.base import Endpoint, ServiceHandle
+from harness.lab.base import Endpoint, ServiceHandle, record_lab
 from harness.lab.disk import LabDisk
 from harness.lab.http_service import health_ok, httpapp_argv, start_order
 from harness.lab.procs import ManagedProcess, free_port, stop_strays, wait_until
@@ -532,10 +531,4 @@ class LocalLab:
 
     def _journal(self) -> None:
         """Record the lab as it is now (after every process start: pids change)."""
-        record = self.to_record()
-        if self.journal is not None:
-            self.journal.lab_up(record)
-        if self.state_file is not None:
-            tmp = self.state_file.with_suffix(".tmp")
-            tmp.write_text(json.dumps(record, indent=2) + "\n")
-            os.replace(tmp, self.state_file)
+        record_lab(self.journal, self.state_file, self.to_record())
