@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
-from functools import wraps
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any
 
 import typer
 
-from harness.errors import EXIT_INVALID_INPUT, HarnessError, ScenarioError
+from harness.cli_report import report_app
+from harness.clikit import err as _err
+from harness.clikit import reports_errors
 
 app = typer.Typer(
     name="harness",
@@ -29,32 +29,7 @@ fault_app = typer.Typer(
 app.add_typer(fault_app, name="fault")
 lab_app = typer.Typer(help="A lab that outlives a run (for game days).", no_args_is_help=True)
 app.add_typer(lab_app, name="lab")
-
-F = TypeVar("F", bound=Callable[..., Any])
-
-
-def _err(message: str) -> None:
-    typer.echo(message, err=True)
-
-
-def reports_errors(func: F) -> F:
-    """Turn ``HarnessError`` into a message and its exit code, never a traceback."""
-
-    @wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return func(*args, **kwargs)
-        except ScenarioError as exc:
-            _err(f"error: invalid scenario {exc.path}:")
-            for problem in exc.problems:
-                _err(f"  {problem}")
-            raise typer.Exit(EXIT_INVALID_INPUT) from None
-        except HarnessError as exc:
-            _err(f"error: {exc}")
-            raise typer.Exit(exc.exit_code) from None
-
-    return wrapper  # type: ignore[return-value]
-
+app.add_typer(report_app, name="report")
 
 FileArg = Annotated[Path, typer.Argument(help="Scenario YAML file.", show_default=False)]
 AllowExternal = Annotated[

@@ -1,0 +1,36 @@
+"""What every ``harness`` subcommand module shares: errors become messages and exit codes."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import wraps
+from typing import Any, TypeVar
+
+import typer
+
+from harness.errors import EXIT_INVALID_INPUT, HarnessError, ScenarioError
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def err(message: str) -> None:
+    typer.echo(message, err=True)
+
+
+def reports_errors(func: F) -> F:
+    """Turn ``HarnessError`` into a message and its exit code, never a traceback."""
+
+    @wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except ScenarioError as exc:
+            err(f"error: invalid scenario {exc.path}:")
+            for problem in exc.problems:
+                err(f"  {problem}")
+            raise typer.Exit(EXIT_INVALID_INPUT) from None
+        except HarnessError as exc:
+            err(f"error: {exc}")
+            raise typer.Exit(exc.exit_code) from None
+
+    return wrapper  # type: ignore[return-value]
