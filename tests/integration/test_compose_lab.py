@@ -8,6 +8,7 @@ Makefile exports); without an engine these tests fail rather than skip: CI start
 
 from __future__ import annotations
 
+import csv
 import json
 import signal
 import subprocess
@@ -149,6 +150,58 @@ def test_partition_pause_and_full_disk_on_containers(
         assert f["time_to_recover_s"] is not None, f
     # docker stats of the containers reached the history.
     assert (tmp_path / "run" / "resources.csv").read_text().count("redis") > 5
+    assert ours(engine, run_record(tmp_path / "run")["lab"]["lab_id"]) == []
+
+
+STOP_RESTART_READONLY = """
+name: compose-stop-restart-readonly
+lab:
+  backend: compose
+  services:
+    redis:
+      kind: redis
+      durability: rdb
+      disk: {size: 64MiB}
+duration: 22s
+load:
+  workload: redis.kv
+  users: 4
+  spawn_rate: 50
+  params: {write_ratio: 0.9, value_size_bytes: 256, op_timeout: 300ms, wait: 2ms}
+timeline:
+  - {id: stopped, at: 3s, for: 2s, fault: process.stop, target: redis, params: {grace_s: 5}}
+  - {id: restarted, at: 8s, fault: process.restart, target: redis, params: {grace_s: 5}}
+  - {id: ro, at: 12s, for: 2s, fault: disk.readonly, target: redis}
+checks:
+  integrity: {}
+recovery:
+  p95_floor_ms: 25
+slo:
+  integrity: pass
+"""
+
+
+def test_stop_restart_and_read_only_volume_on_a_snapshotting_container(
+    tmp_path: Path, harness_env: dict[str, str], engine: docker.DockerClient
+) -> None:
+    code, result, output = run(tmp_path, harness_env, STOP_RESTART_READONLY)
+    # A graceful stop and restart save the snapshot first: nothing acknowledged is lost.
+    assert code == 0, output
+    assert result["checks"]["integrity"]["lost"] == 0
+    faults = {f["id"]: f for f in result["faults"]}
+    # The container was really stopped: nothing acknowledged from just after the stop
+    # until the revert began to start it again (availability also counts the time the
+    # revert waits for Redis to answer).
+    stop = faults["stopped"]
+    rows = list(csv.DictReader((tmp_path / "run" / "timeseries.csv").read_text().splitlines()))
+    down = [r for r in rows if stop["applied_at_s"] + 0.2 <= float(r["t_s"]) < 4.9]
+    assert len(down) >= 10 and all(int(r["ok"]) == 0 for r in down), down
+    for f in faults.values():
+        assert f["time_to_recover_s"] is not None, f
+    records = history(tmp_path / "run")
+    # The data volume remounted read-only: the snapshot fails and Redis refuses writes.
+    refused = [r for r in records if r.get("op") == "set" and "MISCONF" in str(r.get("error"))]
+    assert refused, "no write was refused after the read-only remount"
     assert ours(engine, run_record(tmp_path / "run")["lab"]["lab_id"]) == []
 
 
