@@ -180,19 +180,24 @@ def _fault_marks(faults: Sequence[FaultMark], x: _Scale, x_max: float) -> list[s
                 f'height="{bottom - TOP}"><title>{escape(f.fault_id)}: never recovered '
                 f"(censored)</title></rect>"
             )
-            out.append(
-                f'<text class="clabel" x="{x1 + 3:.1f}" y="{bottom - 6}">'
-                f"{escape(f.fault_id)}: not recovered</text>"
-            )
+            out.append(_label("clabel", x1, bottom - 6, f"{f.fault_id}: not recovered"))
         elif f.recovered_s is not None:
             xr = x(min(f.recovered_s, x_max))
-            text = escape(f"{f.fault_id} recovered +{f.recovered_s - f.end_s:.2f}s")
+            text = f"{f.fault_id} recovered +{f.recovered_s - f.end_s:.2f}s"
             out.append(
                 f'<line class="recovered" x1="{xr:.1f}" y1="{TOP}" x2="{xr:.1f}" y2="{bottom}">'
-                f"<title>{text}</title></line>"
+                f"<title>{escape(text)}</title></line>"
             )
-            out.append(f'<text class="rlabel" x="{xr + 3:.1f}" y="{bottom - 6}">{text}</text>')
+            out.append(_label("rlabel", xr, bottom - 6, text))
     return out
+
+
+def _label(cls: str, x: float, y: float, text: str) -> str:
+    """A mark's label right of ``x``, or left of it when it would run off the chart
+    (about 6 px per character at the labels' size)."""
+    if x + 3 + 6 * len(text) > WIDTH - RIGHT:
+        return f'<text class="{cls} end" x="{x - 3:.1f}" y="{y}">{escape(text)}</text>'
+    return f'<text class="{cls}" x="{x + 3:.1f}" y="{y}">{escape(text)}</text>'
 
 
 def _polylines(s: Series, x: _Scale, y: _Scale, log: bool) -> list[str]:

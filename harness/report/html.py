@@ -41,7 +41,7 @@ th{background:#f3f5f7} td.num{text-align:right}
 pre{background:#f6f8fa;padding:8px;overflow:auto;font-size:12px}
 svg.chart{display:block;margin:8px 0;border:1px solid #eee}
 .ctitle{font-weight:600;font-size:13px} .tick{font-size:11px;fill:#444}
-.tick.mid{text-anchor:middle} .tick.end{text-anchor:end}
+.tick.mid{text-anchor:middle} .end{text-anchor:end}
 .axis{stroke:#333} .grid{stroke:#e4e4e4}
 .fault{fill:#f3a712;fill-opacity:.18} .flabel{font-size:11px;fill:#8a5300}
 .censored{fill:#cf222e;fill-opacity:.10} .clabel{font-size:11px;fill:#cf222e}
