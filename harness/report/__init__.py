@@ -33,14 +33,22 @@ def render_reports(data: RunData) -> dict[str, str]:
 
 def write_reports(run_dir: Path, result: dict[str, Any], out_dir: Path | None = None) -> list[Path]:
     """Render the reports of the run in ``run_dir`` into ``out_dir`` (default: the run
-    directory). Each file is written whole or not at all (a temporary file, renamed)."""
+    directory). Each file is written whole or not at all (a temporary file, renamed); one
+    that cannot be written does not stop the others, and ``OSError`` names it at the end."""
     out_dir = out_dir or run_dir
     out_dir.mkdir(parents=True, exist_ok=True)
-    written = []
+    written, failed = [], []
     for name, text in render_reports(load_run_data(run_dir, result)).items():
         path = out_dir / name
         tmp = path.with_name(f".{name}.tmp")
-        tmp.write_text(text, encoding="utf-8")
-        tmp.replace(path)
-        written.append(path)
+        try:
+            tmp.write_text(text, encoding="utf-8")
+            tmp.replace(path)
+        except OSError as exc:
+            tmp.unlink(missing_ok=True)
+            failed.append(f"{path}: {exc.strerror or exc}")
+        else:
+            written.append(path)
+    if failed:
+        raise OSError("; ".join(failed))
     return written
