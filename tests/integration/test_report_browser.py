@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import struct
 import subprocess
 import zlib
@@ -22,7 +23,7 @@ from harness.heal import heal
 from harness.journal import Journal
 from harness.labctl import lab_down
 
-from .support import REPO, harness, write_scenario
+from .support import REPO, harness, start_run, wait_applied, write_scenario
 
 pytestmark = pytest.mark.services
 
@@ -181,7 +182,7 @@ def test_report_html_renders_its_charts_and_tables_in_headless_chromium(
         assert parsed.tags[("table", name)] == 1, name
 
     shot = tmp_path / "report.png"
-    taken = _browser(["--window-size=1040,2000", f"--screenshot={shot}", url], tmp_path)
+    taken = _browser(["--window-size=1040,1200", f"--screenshot={shot}", url], tmp_path)
     assert taken.returncode == 0 and shot.exists(), taken.stderr
     colours = _pixels(shot.read_bytes())
     assert len(colours) > 50, "the screenshot is (almost) one colour: a blank page"
@@ -202,3 +203,20 @@ def test_report_show_renders_the_same_reports_from_the_stored_run(
     assert "scenario report-demo: FAIL" in proc.stdout
     for name in FILES:
         assert (copy / name).read_text() == (stored_run / name).read_text(), name
+
+
+def test_an_interrupted_run_gets_reports_with_an_error_case(
+    tmp_path: Path, harness_env: dict[str, str], no_leftovers: None
+) -> None:
+    out = tmp_path / "run"
+    proc = start_run(write_scenario(tmp_path / "report-demo.yaml", SCENARIO), out, harness_env)
+    wait_applied(out)
+    proc.send_signal(signal.SIGTERM)
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 130, stderr
+    assert "warning" not in stderr
+    (suite,) = junitparser.JUnitXml.fromfile(str(out / "junit.xml"))
+    errors = [c for c in suite if c.classname == "run"]
+    assert [c.result[0].message for c in errors] == ["interrupted by SIGTERM"]
+    assert '<span class="badge v-error">ERROR</span>' in (out / "report.html").read_text()
+    assert (out / "summary.md").read_text().startswith("### ⚠️ report-demo: **ERROR**")
