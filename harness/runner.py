@@ -32,6 +32,7 @@ from harness.loadproc import START_MARGIN_S
 from harness.loadsplit import shares
 from harness.profiles import Stage, stages
 from harness.progress import Progress
+from harness.report import write_reports
 from harness.resources import ResourceSampler
 from harness.result import analyse, write_result
 from harness.scenario import Scenario
@@ -133,12 +134,23 @@ def run_scenario(
         else:
             result["run_dir"] = str(run_dir)
             write_result(run_dir / "result.json", result)
+            _write_reports(run_dir, result, progress)
         return RunOutcome(run_dir, None, EXIT_INTERRUPTED, errors)
     result = analyse(run_dir, scenario, errors)
     result["run_dir"] = str(run_dir)
     write_result(run_dir / "result.json", result)
+    _write_reports(run_dir, result, progress)
     code = {"pass": 0, "fail": 1}.get(result["status"], 3)
     return RunOutcome(run_dir, result, code, errors)
+
+
+def _write_reports(run_dir: Path, result: dict[str, Any], progress: Progress) -> None:
+    """report.html, junit.xml and summary.md next to result.json. They are views of it:
+    one that cannot be written is a warning, never a lost result or another exit code."""
+    try:
+        write_reports(run_dir, result)
+    except Exception as exc:
+        progress.always(f"warning: could not write the reports: {type(exc).__name__}: {exc}")
 
 
 def _run(

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from harness.report.fmt import num
+
 
 def _table(headers: list[str], rows: list[list[str]]) -> list[str]:
     widths = [
@@ -15,12 +17,8 @@ def _table(headers: list[str], rows: list[list[str]]) -> list[str]:
     return out
 
 
-def _v(value: Any, unit: str = "") -> str:
-    if value is None:
-        return "-"
-    if isinstance(value, float):
-        return f"{value:.3f}".rstrip("0").rstrip(".") + unit
-    return f"{value}{unit}"
+# One formatting of numbers for the terminal and the report files.
+_v = num
 
 
 def _operations(w: dict[str, Any]) -> list[str]:

@@ -98,3 +98,11 @@ if ! PATH="$PATH:/usr/sbin:/sbin" command -v mkfs.ext4 >/dev/null 2>&1; then
     say "installing e2fsprogs (apt-get)"
     apt_install e2fsprogs || die "mkfs.ext4 is needed for ext4 lab filesystems: install it (Debian: apt-get install e2fsprogs)"
 fi
+
+# 5. Headless Chromium for the test that opens report.html in a browser, from the system's
+#    packages when missing. Runs do not need it, so a machine without it only warns.
+if ! command -v chromium >/dev/null 2>&1 && ! command -v chromium-browser >/dev/null 2>&1; then
+    say "installing chromium (apt-get)"
+    apt_install chromium \
+        || say "warning: chromium is not installed: the report's browser test needs it (Debian: apt-get install chromium)"
+fi
