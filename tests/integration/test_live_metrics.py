@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import re
 import socket
-import subprocess
-import sys
 import time
 import urllib.request
 from pathlib import Path
 
 import pytest
 
-from .support import REPO, harness, write_scenario
+from .support import harness, start_run, write_scenario
 
 pytestmark = pytest.mark.services
 
@@ -54,25 +52,8 @@ def test_counters_rise_and_the_active_fault_shows_during_a_run(
 ) -> None:
     port = free_port()
     scenario = write_scenario(tmp_path / "s.yaml", SCENARIO)
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "harness",
-            "chaos",
-            "run",
-            str(scenario),
-            "--out",
-            str(tmp_path / "run"),
-            "--prometheus-port",
-            str(port),
-        ],
-        cwd=REPO,
-        env=harness_env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    args = ("--prometheus-port", str(port))
+    proc = start_run(scenario, tmp_path / "run", harness_env, *args)
     samples: list[dict[str, float]] = []
     deadline = time.monotonic() + 60
     while proc.poll() is None and time.monotonic() < deadline:
@@ -102,16 +83,9 @@ def test_a_port_in_use_is_exit_3_before_the_lab_starts(
         busy.bind(("127.0.0.1", 0))
         busy.listen()
         port = busy.getsockname()[1]
+        args = ("--prometheus-port", str(port))
         run = harness(
-            [
-                "chaos",
-                "run",
-                str(scenario),
-                "--out",
-                str(tmp_path / "run"),
-                "--prometheus-port",
-                str(port),
-            ],
+            ["chaos", "run", str(scenario), "--out", str(tmp_path / "run"), *args],
             harness_env,
         )
     assert run.returncode == 3, run.stderr
