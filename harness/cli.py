@@ -8,6 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
+from harness.cli_gameday import PrometheusPortOpt, gameday, live_observers
 from harness.cli_report import report_app
 from harness.clikit import err as _err
 from harness.clikit import reports_errors
@@ -30,6 +31,7 @@ app.add_typer(fault_app, name="fault")
 lab_app = typer.Typer(help="A lab that outlives a run (for game days).", no_args_is_help=True)
 app.add_typer(lab_app, name="lab")
 app.add_typer(report_app, name="report")
+app.command("gameday")(gameday)
 
 FileArg = Annotated[Path, typer.Argument(help="Scenario YAML file.", show_default=False)]
 AllowExternal = Annotated[
@@ -118,6 +120,7 @@ def chaos_run(
     allow_external: AllowExternal = False,
     duration: DurationOpt = None,
     users: UsersOpt = None,
+    prometheus_port: PrometheusPortOpt = None,
 ) -> None:
     """Run a scenario on the local lab and write the run directory."""
     from harness.errors import InvalidInput
@@ -141,9 +144,10 @@ def chaos_run(
         return
     preflight(scenario, allow_external)  # what the machine lacks is said before anything starts
     from harness.progress import Progress
-    from harness.runner import default_run_dir, run_scenario
+    from harness.runner import Hooks, default_run_dir, run_scenario
     from harness.summary import render_summary
 
+    observers = live_observers(prometheus_port, scenario.name)
     run_dir = out or default_run_dir(scenario)
     outcome = run_scenario(
         scenario,
@@ -152,6 +156,7 @@ def chaos_run(
         _journal(),
         attached,
         allow_external=allow_external,
+        hooks=Hooks(observers=observers),
     )
     if outcome.result is None:
         _err(f"interrupted: faults reverted, lab stopped; partial run in {run_dir}")
@@ -333,24 +338,23 @@ def fault_apply(
         bool,
         typer.Option("--wait", help="Stay until --for ends (or Ctrl-C), then revert."),
     ] = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Check everything against the lab; apply nothing.")
+    ] = False,
 ) -> None:
     """Apply a fault to the running lab (see `harness fault kinds`)."""
-    from harness.errors import InvalidInput
+    from harness.clikit import positive_duration
     from harness.labctl import apply_adhoc, parse_params
-    from harness.units import parse_duration
 
-    for_s = None
-    if for_ is not None:
-        try:
-            for_s = parse_duration(for_)
-        except ValueError as exc:
-            raise InvalidInput(f"--for: {exc}") from None
-        if for_s <= 0:
-            raise InvalidInput("--for: expected a duration above zero, e.g. 30s")
+    for_s = None if for_ is None else positive_duration("--for", for_)
     targets = [t for item in target for t in item.split(",") if t]
     journal = _journal()
-    applied = apply_adhoc(journal, kind, targets, parse_params(params or []), for_s, wait)
+    raw = parse_params(params or [])
+    applied = apply_adhoc(journal, kind, targets, raw, for_s, wait, dry_run=dry_run)
     what = f"{kind} -> {', '.join(targets)}"
+    if dry_run:
+        typer.echo(f"dry run: {what} would be applied{f' for {for_}' if for_ else ''}")
+        return
     if applied.fault.instantaneous:
         typer.echo(f"done: {what}")
         return

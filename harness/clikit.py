@@ -17,6 +17,20 @@ def err(message: str) -> None:
     typer.echo(message, err=True)
 
 
+def positive_duration(option: str, text: str) -> float:
+    """``text`` as seconds above zero; ``InvalidInput`` naming ``option`` otherwise."""
+    from harness.errors import InvalidInput
+    from harness.units import parse_duration
+
+    try:
+        value = parse_duration(text)
+    except ValueError as exc:
+        raise InvalidInput(f"{option}: {exc}") from None
+    if value <= 0:
+        raise InvalidInput(f"{option}: expected a duration above zero, e.g. 30s")
+    return value
+
+
 def reports_errors(func: F) -> F:
     """Turn ``HarnessError`` into a message and its exit code, never a traceback."""
 

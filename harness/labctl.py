@@ -243,10 +243,12 @@ def apply_adhoc(
     raw_params: dict[str, Any],
     for_s: float | None,
     foreground: bool = False,
+    dry_run: bool = False,
 ) -> Applied:
     """Apply one fault to the running lab. The revert is journaled first; with
     ``for_s`` the watchdog reverts it then. ``foreground`` faults belong to this
-    process instead (the caller waits and reverts; if it dies, the watchdog does)."""
+    process instead (the caller waits and reverts; if it dies, the watchdog does).
+    ``dry_run``: every check, nothing journaled or applied."""
     lab = require_lab(journal)
     kind = get_kind(kind_name)
     if kind is None:
@@ -289,6 +291,8 @@ def apply_adhoc(
     if foreground and for_s is None and not kind.instantaneous:
         raise InvalidInput("--wait needs --for (how long to hold the fault)")
     expires_at = None if for_s is None or foreground else time.time() + for_s
+    if dry_run:
+        return Applied(new_id, fault, expires_at)
     key = ADHOC_PREFIX + new_id
     journal.fault_applying(
         key,

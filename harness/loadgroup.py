@@ -125,9 +125,21 @@ class LoadGroup:
             return {}
         out: dict[str, Any] = {k: sum(t.get(k, 0) for t in ticks) for k in ("ok", "fail", "info")}
         out["users"] = sum(max(t.get("users", 0), 0) for t in ticks)
-        p95s = [t["p95_ms"] for t in ticks if t.get("p95_ms") is not None]
-        out["p95_ms"] = max(p95s) if p95s else None
+        for name in ("p50_ms", "p95_ms", "p99_ms"):
+            values = [t[name] for t in ticks if t.get(name) is not None]
+            out[name] = max(values) if values else None
+        out["totals"] = {
+            k: sum(gen.ticked[k] for gen in self.generators) for k in ("ok", "fail", "info")
+        }
         return out
+
+    def stop_early(self, stop_ns: int) -> None:
+        """End the load now, before the stop time it was given: ``stop_ns`` becomes the
+        planned end, so stopping is not taken for an early exit."""
+        self.stop_ns = stop_ns
+        for gen in self.generators:
+            if gen.proc is not None and gen.proc.poll() is None:
+                gen.proc.terminate()
 
     def done_records(self) -> list[dict[str, Any]]:
         """``{op: "loadgen-done", ...}`` per process, for the history: what it says it

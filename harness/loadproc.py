@@ -101,6 +101,8 @@ class LoadGenerator:
         self.done = threading.Event()
         self.totals: dict[str, int] = {}
         self.last_tick: dict[str, Any] = {}
+        # Operations counted so far, from the ticks (the live metrics' counters).
+        self.ticked = {"ok": 0, "fail": 0, "info": 0}
         self.finished_ns: int | None = None
         self._reader: threading.Thread | None = None
 
@@ -146,6 +148,8 @@ class LoadGenerator:
                 self.ready.set()
             elif kind == "tick":
                 self.last_tick = event
+                for key in self.ticked:
+                    self.ticked[key] += int(event.get(key, 0))
             elif kind == "done":
                 self.totals = {k: event[k] for k in ("ok", "fail", "info")}
                 self.records = event.get("records")

@@ -19,6 +19,7 @@ from harness.checks.objects import check_objects
 from harness.checks.trends import check_trends, trend_input
 from harness.history import HISTORY_FILE, read_history
 from harness.loadsplit import generator_rows
+from harness.operator_notes import operator_notes
 from harness.opstats import (
     access_counts,
     access_summary,
@@ -71,7 +72,8 @@ def analyse(run_dir: Path, scenario: Scenario, errors: list[str]) -> dict[str, A
         raise ValueError(f"{run_dir / HISTORY_FILE}: no run record")
     t0_ns = header["t0_ns"]
     end = next((r for r in records if r.get("op") == "run-end"), {})
-    load_end_s = scenario.duration
+    # A game day's load lasts as long as the operator held the timeline.
+    load_end_s = end.get("load_end_s", scenario.duration)
 
     workload = WORKLOAD_INFO[scenario.load.workload]
     series = WindowSeries(t0_ns, scenario.recovery.window, load_end_s)
@@ -186,6 +188,8 @@ def analyse(run_dir: Path, scenario: Scenario, errors: list[str]) -> dict[str, A
         "thresholds": bands,
         **sweep,
         "errors": all_errors,
+        # Game days only: what the operator decided and said, for the report.
+        **({"operator_notes": notes} if (notes := operator_notes(records)) else {}),
     }
 
 

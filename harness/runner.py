@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from types import FrameType
-from typing import Any
+from typing import Any, Protocol
 
 from harness.checks.collect import final_read, written_keys
 from harness.checks.drain import drain
@@ -35,8 +35,8 @@ from harness.progress import Progress
 from harness.report import write_reports
 from harness.resources import ResourceSampler
 from harness.result import analyse, write_result
-from harness.scenario import Scenario
-from harness.timeline import Event, Nemesis, build_events, run_schedule, sleep_until
+from harness.scenario import PlannedFault, Scenario
+from harness.timeline import Event, Gate, Nemesis, build_events, run_schedule, sleep_until
 from harness.workloads.messages import stream_key
 
 
@@ -46,6 +46,29 @@ class RunOutcome:
     result: dict[str, Any] | None
     exit_code: int
     errors: list[str] = field(default_factory=list)
+
+
+class RunObserver(Protocol):
+    """Watches a run as it goes (live metrics): started once the load runs, fed every
+    tick and every fault action, stopped at the end whatever happened."""
+
+    def start(self) -> None: ...
+    def on_tick(
+        self, elapsed_s: float, active: list[PlannedFault], tick: dict[str, Any]
+    ) -> None: ...
+    def on_event(self, event: Event) -> None: ...
+    def stop(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class Hooks:
+    """Optional parts of a run: ``gate`` decides each apply (``harness gameday``; the
+    load then runs up to ``max_wait_s`` longer, as long as the gate held the timeline),
+    ``observers`` watch it (``--prometheus-port``)."""
+
+    gate: Gate | None = None
+    max_wait_s: float = 0.0
+    observers: tuple[RunObserver, ...] = ()
 
 
 class _Signals:
@@ -98,6 +121,7 @@ def run_scenario(
     journal: Journal | None = None,
     attach: AnyLab | None = None,
     allow_external: bool = False,
+    hooks: Hooks = Hooks(),
 ) -> RunOutcome:
     """Run ``scenario`` on a lab of its own, or on the running lab ``attach`` (which is
     left running, with the faults of this run reverted). ``allow_external``: the user's
@@ -117,7 +141,9 @@ def run_scenario(
     interrupted: Interrupted | None = None
     with signals.installed():
         try:
-            _run(scenario, run_dir, progress, journal, signals, errors, attach, allow_external)
+            _run(
+                scenario, run_dir, progress, journal, signals, errors, attach, allow_external, hooks
+            )
         except Interrupted as exc:
             interrupted = exc
     if interrupted is None and signals.received is not None:
@@ -162,6 +188,7 @@ def _run(
     errors: list[str],
     attach: AnyLab | None,
     allow_external: bool = False,
+    hooks: Hooks = Hooks(),
 ) -> None:
     run_tag = uuid.uuid4().hex[:8]
     phase = scenario.phases()[0]
@@ -217,7 +244,13 @@ def _run(
                 "loadgen_pids": loadgen.pids,
             }
         )
-        loadgen.go(t0_ns, stop_ns)
+        # A gate may hold the timeline: the load may run that much longer, no more.
+        max_wait_ns = int(hooks.max_wait_s * 1e9) if hooks.gate is not None else 0
+        loadgen.go(t0_ns, stop_ns + max_wait_ns)
+        if hooks.gate is not None:
+            hooks.gate.begin(history, t0_ns)
+        for observer in hooks.observers:
+            observer.start()
         # RSS and CPU of the lab's processes, once a second, from a thread of its own.
         sampler = ResourceSampler(lab.resource_probe(), history)
         sampler.start()
@@ -231,9 +264,14 @@ def _run(
             assert nemesis is not None and loadgen is not None
             elapsed = (time.monotonic_ns() - t0_ns) / 1e9
             active = [f"{pf.fault_id} {pf.kind}" for _, pf in nemesis.active.values()]
-            progress.update(elapsed, active, loadgen.last_tick())
+            last = loadgen.last_tick()
+            progress.update(elapsed, active, last)
+            for observer in hooks.observers:
+                observer.on_tick(elapsed, [pf for _, pf in nemesis.active.values()], last)
 
         def report(event: Event) -> None:
+            for observer in hooks.observers:
+                observer.on_event(event)
             if event.action == "apply":
                 progress.note(
                     f"{(event.at_ns - t0_ns) / 1e9:6.1f}s  apply  {event.fault.kind} "
@@ -245,7 +283,16 @@ def _run(
                     f"({event.fault.fault_id})"
                 )
 
-        run_schedule(nemesis, build_events(phase.faults, t0_ns), tick, report)
+        shift_ns = run_schedule(
+            nemesis, build_events(phase.faults, t0_ns), tick, report, hooks.gate
+        )
+        end_record: dict[str, Any] = {}
+        if hooks.gate is not None:
+            # The load ends as long after the planned end as the gate held the timeline.
+            stop_ns += min(shift_ns, max_wait_ns)
+            end_record["load_end_s"] = (stop_ns - t0_ns) / 1e9
+            sleep_until(stop_ns, tick)
+            loadgen.stop_early(stop_ns)
         sleep_until(stop_ns, tick)
         sampler.stop()
         # The generator stops itself at stop_ns; give its users their stop timeout.
@@ -255,9 +302,13 @@ def _run(
             errors.extend(loadgen.early_exits(stop_ns))
         for record in loadgen.done_records():
             history.write(record)
-        history.write({"op": "run-end", "t_end": time.monotonic_ns(), "wall": time.time()})
+        history.write(
+            {"op": "run-end", "t_end": time.monotonic_ns(), "wall": time.time(), **end_record}
+        )
     finally:
         signals.shielded = True
+        for observer in hooks.observers:
+            _guarded(errors, "stopping live metrics", observer.stop)
         if sampler is not None:
             sampler.stop()
             errors.extend(sampler.errors)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from faults.base import Fault, FaultTarget, get_kind
 from harness.errors import Interrupted
@@ -64,14 +64,30 @@ def sleep_until(deadline_ns: int, on_tick: Callable[[], None] | None = None) -> 
         time.sleep(max(until - time.monotonic_ns(), 0) / 1e9)
 
 
+class Gate(Protocol):
+    """Decides, at an apply's time, whether it happens: ``True`` go, ``False`` skip. It
+    may take as long as it likes (calling ``on_tick`` meanwhile, which also runs the
+    reverts that fall due) or raise to stop the run."""
+
+    def begin(self, history: HistoryWriter, t0_ns: int) -> None:
+        """The run's history (for what the gate records) and its load start."""
+        ...
+
+    def before_apply(self, event: Event, on_tick: Callable[[], None]) -> bool: ...
+
+
 def run_schedule(
     nemesis: Nemesis,
     events: list[Event],
     on_tick: Callable[[], None] | None = None,
     on_event: Callable[[Event], None] | None = None,
-) -> None:
+    gate: Gate | None = None,
+) -> int:
     """Execute ``events`` at their times: journal each fault ``PREPARE_AHEAD_NS`` early,
-    apply or revert it on time, then call ``on_event``."""
+    apply or revert it on time, then call ``on_event``. With a ``gate`` see
+    ``_run_gated``. Returns how far (ns) the applies were shifted: 0 without a gate."""
+    if gate is not None:
+        return _run_gated(nemesis, events, gate, on_tick, on_event)
     for event in events:
         if event.action == "apply":
             sleep_until(event.at_ns - PREPARE_AHEAD_NS, on_tick)
@@ -80,6 +96,52 @@ def run_schedule(
         nemesis.execute(event)
         if on_event is not None:
             on_event(event)
+    return 0
+
+
+def _run_gated(
+    nemesis: Nemesis,
+    events: list[Event],
+    gate: Gate,
+    on_tick: Callable[[], None] | None,
+    on_event: Callable[[Event], None] | None,
+) -> int:
+    """Each apply waits for the gate. A skipped fault is never applied nor reverted; an
+    applied one is reverted its own ``for`` after its actual apply, also while the gate
+    waits on a later one; every later apply moves by the time the gate took."""
+    reverts: list[Event] = []
+    shift_ns = 0
+
+    def execute(event: Event) -> None:
+        nemesis.execute(event)
+        if on_event is not None:
+            on_event(event)
+
+    def run_reverts(until_ns: int, tick: Callable[[], None] | None) -> None:
+        while reverts and reverts[0].at_ns <= until_ns:
+            sleep_until(reverts[0].at_ns, tick)
+            execute(reverts.pop(0))
+
+    def waiting_tick() -> None:
+        run_reverts(time.monotonic_ns(), None)
+        if on_tick is not None:
+            on_tick()
+
+    for event in (e for e in events if e.action == "apply"):
+        run_reverts(event.at_ns + shift_ns, on_tick)
+        sleep_until(event.at_ns + shift_ns, on_tick)
+        go = gate.before_apply(Event(event.at_ns + shift_ns, "apply", event.fault), waiting_tick)
+        shift_ns = max(shift_ns, time.monotonic_ns() - event.at_ns)
+        if not go:
+            continue
+        at_ns = event.at_ns + shift_ns
+        nemesis.prepare(event.fault)
+        execute(Event(at_ns, "apply", event.fault))
+        for_ns = int(event.fault.for_s * 1e9)
+        reverts.append(Event(at_ns + for_ns, "revert", event.fault))
+        reverts.sort(key=lambda e: e.at_ns)
+    run_reverts(2**63, on_tick)
+    return shift_ns
 
 
 class Nemesis:

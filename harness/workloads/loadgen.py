@@ -96,7 +96,9 @@ class Recorder:
             "ev": "tick",
             "t_s": round((time.monotonic_ns() - t0_ns) / 1e9, 3),
             **self.counts,
+            "p50_ms": percentile_ms(hist, 50),
             "p95_ms": percentile_ms(hist, 95),
+            "p99_ms": percentile_ms(hist, 99),
             "users": self.users,
         }
         self.reset()

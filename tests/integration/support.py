@@ -43,10 +43,11 @@ def client(svc: ServiceHandle, timeout_s: float = 2.0) -> redis.Redis:
     )
 
 
-def start_run(scenario: Path, out: Path, env: dict[str, str]) -> subprocess.Popen[str]:
-    """``harness chaos run`` in the background, for tests that interrupt it."""
+def start_run(scenario: Path, out: Path, env: dict[str, str], *extra: str) -> subprocess.Popen[str]:
+    """``harness chaos run`` (plus ``extra`` arguments) in the background, for tests
+    that interrupt or watch it."""
     return subprocess.Popen(
-        [sys.executable, "-m", "harness", "chaos", "run", str(scenario), "--out", str(out)],
+        [sys.executable, "-m", "harness", "chaos", "run", str(scenario), "--out", str(out), *extra],
         cwd=REPO,
         env=env,
         stdout=subprocess.PIPE,

@@ -186,4 +186,16 @@ def test_the_live_tick_sums_counts_and_users_and_keeps_the_worst_p95(tmp_path: P
     gens[0].last_tick = {"ok": 10, "fail": 1, "info": 0, "users": 3, "p95_ms": 2.0}
     gens[1].last_tick = {"ok": 5, "fail": 0, "info": 2, "users": 2, "p95_ms": 7.5}
     group = LoadGroup([(s, g) for s, g in zip(shares(5, 5.0, 2, None), gens, strict=True)])
-    assert group.last_tick() == {"ok": 15, "fail": 1, "info": 2, "users": 5, "p95_ms": 7.5}
+    gens[0].ticked = {"ok": 100, "fail": 1, "info": 0}
+    gens[1].ticked = {"ok": 50, "fail": 0, "info": 2}
+    tick = group.last_tick()
+    assert {k: tick[k] for k in ("ok", "fail", "info", "users", "p95_ms", "p50_ms")} == {
+        "ok": 15,
+        "fail": 1,
+        "info": 2,
+        "users": 5,
+        "p95_ms": 7.5,
+        "p50_ms": None,
+    }
+    # Running totals for the live metrics' counters, summed over the generators.
+    assert tick["totals"] == {"ok": 150, "fail": 1, "info": 2}
