@@ -111,6 +111,8 @@ def report_compare(
     comparison = compare_results(before, after, tolerances)
     baseline = {"run_dir": str(old), "started_at": before.get("started_at")}
     typer.echo(f"{new} ({after.get('started_at')}) against the earlier run:")
+    if before.get("scenario") != after.get("scenario"):
+        err(f"note: different scenarios: {before.get('scenario')} and {after.get('scenario')}")
     typer.echo("\n".join(render_comparison(comparison.to_json(baseline))))
     raise typer.Exit(1 if comparison.regressions else 0)
 

@@ -192,3 +192,34 @@ def test_report_compare_bad_input_is_exit_2_without_traceback(tmp_path: Path):
     assert bad_flag.exit_code == 2
     assert "--tolerance-p95" in bad_flag.output
     assert "Traceback" not in missing.output + bad_flag.output
+
+
+def test_chaos_run_refuses_a_bad_tolerance_before_anything_starts(tmp_path: Path):
+    scenario = tmp_path / "s.yaml"
+    scenario.write_text("name: s\nduration: 5s\nload:\n  workload: redis.kv\n")
+    args = ["chaos", "run", str(scenario), "--dry-run", "--tolerance-ttr", "0.9"]
+    out = CliRunner().invoke(app, args)
+    assert out.exit_code == 2, out.output
+    assert "--tolerance-ttr: input should be greater than or equal to 1, got 0.9" in out.output
+    assert "plan" not in out.output.lower()
+
+
+def test_the_summary_shows_the_comparison_and_the_ci_summary_names_failures(tmp_path: Path):
+    from harness.summary import render_ci, render_summary
+
+    new = {
+        **result(p95=40.0, faults=[fault(3.0)]),
+        "baseline": {},
+        "slo": [{"name": "integrity", "threshold": "pass", "observed": "fail", "verdict": "fail"}],
+    }
+    new["faults"][0].update(target="redis", time_to_impact_s=0.1, availability=0.0)
+    comparison = compare(metrics_of(result(p95=20.0, faults=[fault(0.5)])), metrics_of(new))
+    new["comparison"] = comparison.to_json({"run_dir": "runs/old", "started_at": "x"})
+    new["workload"]["name"] = "redis.kv"
+    text = render_summary(new)
+    assert "compared with runs/old" in text
+    assert "comparison: REGRESSION: p95_ms, time_to_recover_s[partition]" in text
+    ci = render_ci(new, tmp_path, 1)
+    assert "FAILED slo integrity: observed fail" in ci
+    assert "comparison with runs/old: REGRESSION p95_ms, time_to_recover_s[partition]" in ci
+    assert f"junit.xml: {tmp_path / 'junit.xml'} (not written)" in ci
