@@ -9,7 +9,16 @@ from typing import Annotated, Any
 import typer
 
 from harness.cli_gameday import PrometheusPortOpt, gameday, live_observers
-from harness.cli_report import report_app
+from harness.cli_report import (
+    CiOpt,
+    CompareLastOpt,
+    TolP95,
+    TolThroughput,
+    TolTtr,
+    finish_run,
+    report_app,
+    tolerance_flags,
+)
 from harness.clikit import err as _err
 from harness.clikit import reports_errors
 
@@ -121,13 +130,21 @@ def chaos_run(
     duration: DurationOpt = None,
     users: UsersOpt = None,
     prometheus_port: PrometheusPortOpt = None,
+    compare_last: CompareLastOpt = False,
+    ci: CiOpt = False,
+    tolerance_p95: TolP95 = None,
+    tolerance_ttr: TolTtr = None,
+    tolerance_throughput: TolThroughput = None,
 ) -> None:
     """Run a scenario on the local lab and write the run directory."""
     from harness.errors import InvalidInput
     from harness.plan import preflight, render_plan
+    from harness.regressions import with_flags
     from harness.scenario import against_lab
 
     scenario = _load(file, duration, users)
+    flags = tolerance_flags(tolerance_p95, tolerance_ttr, tolerance_throughput)
+    with_flags(scenario.regressions, flags)  # a bad tolerance is said before anything starts
     if lab not in ("new", "attach"):
         raise InvalidInput(f"--lab: expected new or attach, got {lab!r}")
     attached = None
@@ -145,24 +162,27 @@ def chaos_run(
     preflight(scenario, allow_external)  # what the machine lacks is said before anything starts
     from harness.progress import Progress
     from harness.runner import Hooks, default_run_dir, run_scenario
-    from harness.summary import render_summary
+    from harness.summary import render_ci, render_summary
 
     observers = live_observers(prometheus_port, scenario.name)
     run_dir = out or default_run_dir(scenario)
     outcome = run_scenario(
         scenario,
         run_dir,
-        Progress(scenario.duration, progress),
+        Progress(scenario.duration, False if ci else progress),
         _journal(),
         attached,
         allow_external=allow_external,
         hooks=Hooks(observers=observers),
+        scenario_file=file,
     )
     if outcome.result is None:
         _err(f"interrupted: faults reverted, lab stopped; partial run in {run_dir}")
         raise typer.Exit(outcome.exit_code)
-    typer.echo(render_summary(outcome.result))
-    raise typer.Exit(outcome.exit_code)
+    code = finish_run(outcome, scenario, file, compare_last, flags)
+    shown = render_ci(outcome.result, run_dir, code) if ci else render_summary(outcome.result)
+    typer.echo(shown)
+    raise typer.Exit(code)
 
 
 @fault_app.command("kinds")

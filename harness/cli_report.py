@@ -8,10 +8,11 @@ from typing import Annotated, Any
 
 import typer
 
-from harness.clikit import reports_errors
+from harness.clikit import err, reports_errors
 
 report_app = typer.Typer(
-    help="Stored runs: show one again and render its reports.", no_args_is_help=True
+    help="Stored runs: show one again and render its reports, list them, compare two.",
+    no_args_is_help=True,
 )
 
 RunArg = Annotated[Path, typer.Argument(help="A run directory.", show_default=False)]
@@ -69,3 +70,114 @@ def render_run_reports(run: Path, result: dict[str, Any], out: Path | None) -> N
     except OSError as exc:
         raise EnvironmentProblem(f"cannot write the reports into {out or run}: {exc}") from None
     typer.echo(f"reports: {', '.join(str(p) for p in written)}", err=True)
+
+
+# -- comparisons and the run index ------------------------------------------------------
+
+CompareLastOpt = Annotated[
+    bool,
+    typer.Option(
+        "--compare-last",
+        help="Compare with the last indexed run of this scenario (same name and file); "
+        "a regression fails a run that otherwise passed (exit 1).",
+    ),
+]
+CiOpt = Annotated[
+    bool,
+    typer.Option(
+        "--ci",
+        help="For CI logs: no live display; a compact summary and the paths of junit.xml, "
+        "summary.md and report.html.",
+    ),
+]
+TolP95 = Annotated[
+    float | None,
+    typer.Option(
+        "--tolerance-p95",
+        help="p95 may grow to old x this (default: the scenario's regressions.p95_ratio, 1.2).",
+        show_default=False,
+    ),
+]
+TolTtr = Annotated[
+    float | None,
+    typer.Option(
+        "--tolerance-ttr",
+        help="A fault's time to recover may grow to old x this (default: regressions."
+        "ttr_ratio, 1.5).",
+        show_default=False,
+    ),
+]
+TolThroughput = Annotated[
+    float | None,
+    typer.Option(
+        "--tolerance-throughput",
+        help="Throughput may fall to old x this (default: regressions.throughput_ratio, 0.85).",
+        show_default=False,
+    ),
+]
+
+
+def tolerance_flags(p95: float | None, ttr: float | None, throughput: float | None) -> Any:
+    return {"--tolerance-p95": p95, "--tolerance-ttr": ttr, "--tolerance-throughput": throughput}
+
+
+@report_app.command("compare")
+@reports_errors
+def report_compare(
+    old: Annotated[Path, typer.Argument(help="The earlier run directory.", show_default=False)],
+    new: Annotated[Path, typer.Argument(help="The later run directory.", show_default=False)],
+    tolerance_p95: TolP95 = None,
+    tolerance_ttr: TolTtr = None,
+    tolerance_throughput: TolThroughput = None,
+) -> None:
+    """Compare two stored runs metric by metric; exit 1 when NEW regressed from OLD
+    (tolerances: NEW's scenario `regressions:` block, then the flags)."""
+    from harness.regressions import compare_results, scenario_tolerances, with_flags
+    from harness.summary import render_comparison
+
+    flags = tolerance_flags(tolerance_p95, tolerance_ttr, tolerance_throughput)
+    before, after = load_result(old), load_result(new)
+    tolerances = with_flags(scenario_tolerances(new), flags)
+    comparison = compare_results(before, after, tolerances)
+    baseline = {"run_dir": str(old), "started_at": before.get("started_at")}
+    typer.echo(f"{new} ({after.get('started_at')}) against the earlier run:")
+    if before.get("scenario") != after.get("scenario"):
+        err(f"note: different scenarios: {before.get('scenario')} and {after.get('scenario')}")
+    typer.echo("\n".join(render_comparison(comparison.to_json(baseline))))
+    raise typer.Exit(1 if comparison.regressions else 0)
+
+
+@report_app.command("list")
+@reports_errors
+def report_list(
+    scenario: Annotated[
+        str | None, typer.Option("--scenario", help="Only runs of this scenario name.")
+    ] = None,
+    limit: Annotated[int, typer.Option("--limit", min=1, help="How many runs.")] = 20,
+) -> None:
+    """Recent runs from the run index ($HARNESS_INDEX, else runs/index.sqlite), newest
+    first."""
+    from harness.runindex import index_path, recent_runs
+    from harness.summary import render_run_list
+
+    path = index_path()
+    typer.echo(render_run_list(path, recent_runs(path, scenario, limit)))
+
+
+def finish_run(outcome: Any, scenario: Any, file: Path, compare_last: bool, flags: Any) -> int:
+    """After ``chaos run``: with ``--compare-last``, compare with the last indexed run of
+    the scenario, say what was found; the exit code, 1 if a passing run regressed."""
+    if not compare_last or outcome.result is None:
+        return int(outcome.exit_code)
+    from harness.regressions import compare_with_last
+
+    last = compare_with_last(outcome.run_dir, outcome.result, scenario, file, flags)
+    if last.comparison is None:
+        err(
+            f"--compare-last: no earlier run of {scenario.name} ({file}) in the run index "
+            f"{last.index}: nothing to compare with"
+        )
+        return int(outcome.exit_code)
+    if last.comparison.regressions and outcome.exit_code == 0:
+        return 1
+    return int(outcome.exit_code)

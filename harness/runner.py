@@ -8,6 +8,7 @@ that a second Ctrl-C cannot cut a revert short.
 from __future__ import annotations
 
 import signal
+import sqlite3
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -35,6 +36,7 @@ from harness.progress import Progress
 from harness.report import write_reports
 from harness.resources import ResourceSampler
 from harness.result import analyse, write_result
+from harness.runindex import index_path, record_run
 from harness.scenario import PlannedFault, Scenario
 from harness.timeline import Event, Gate, Nemesis, build_events, run_schedule, sleep_until
 from harness.workloads.messages import stream_key
@@ -122,10 +124,12 @@ def run_scenario(
     attach: AnyLab | None = None,
     allow_external: bool = False,
     hooks: Hooks = Hooks(),
+    scenario_file: Path | None = None,
 ) -> RunOutcome:
     """Run ``scenario`` on a lab of its own, or on the running lab ``attach`` (which is
     left running, with the faults of this run reverted). ``allow_external``: the user's
-    ``--allow-external`` (external servers off loopback)."""
+    ``--allow-external`` (external servers off loopback). The finished run is added to
+    the run index (``harness/runindex.py``) under ``scenario_file``."""
     journal = journal or Journal(watchdog=True)
     prepare_run_dir(run_dir)
     (run_dir / "scenario.json").write_text(scenario.model_dump_json(indent=2, by_alias=True))
@@ -161,11 +165,13 @@ def run_scenario(
             result["run_dir"] = str(run_dir)
             write_result(run_dir / "result.json", result)
             _write_reports(run_dir, result, progress)
+            _index_run(run_dir, result, scenario_file, progress)
         return RunOutcome(run_dir, None, EXIT_INTERRUPTED, errors)
     result = analyse(run_dir, scenario, errors)
     result["run_dir"] = str(run_dir)
     write_result(run_dir / "result.json", result)
     _write_reports(run_dir, result, progress)
+    _index_run(run_dir, result, scenario_file, progress)
     code = {"pass": 0, "fail": 1}.get(result["status"], 3)
     return RunOutcome(run_dir, result, code, errors)
 
@@ -340,6 +346,18 @@ def _run(
             if attach is None:
                 _guarded(errors, "stopping the lab", lab.down)
             _guarded(errors, "closing the history", history.close)
+
+
+def _index_run(
+    run_dir: Path, result: dict[str, Any], scenario_file: Path | None, progress: Progress
+) -> None:
+    """Add the run to the run index. The run directory is the record that matters: an
+    index that cannot be written (a full disk, a corrupt file) costs a warning, not the run."""
+    path = index_path()
+    try:
+        record_run(path, run_dir, result, scenario_file)
+    except (sqlite3.Error, OSError) as exc:
+        progress.always(f"warning: run not added to the run index {path}: {exc}")
 
 
 def _stage_list(load: Any) -> list[Stage] | None:

@@ -27,6 +27,7 @@ from pydantic import (
     model_validator,
 )
 
+from harness.compare import Tolerances
 from harness.errors import ScenarioError
 from harness.lab.external import ENDPOINT_VARIABLES, FROM_ENV, parse_endpoint
 from harness.loadsplit import MAX_PROCESSES, split_problems
@@ -409,6 +410,8 @@ class Scenario(_Model):
     recovery: RecoverySpec = Field(default_factory=RecoverySpec)
     slo: SloSpec = Field(default_factory=SloSpec)
     thresholds: ThresholdsSpec = Field(default_factory=ThresholdsSpec)
+    # How much worse than an earlier run this one may be (`report compare`, --compare-last).
+    regressions: Tolerances = Field(default_factory=Tolerances)
 
     @model_validator(mode="before")
     @classmethod

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from harness.report.fmt import num
@@ -227,6 +228,8 @@ def render_summary(result: dict[str, Any]) -> str:
         _table(["objective", "threshold", "observed", "verdict"], rows) if rows else ["  (none)"]
     )
     lines += _bands_and_sweeps(result)
+    if result.get("comparison"):
+        lines += ["", *render_comparison(result["comparison"])]
     if result.get("errors"):
         lines += ["", "errors"] + [f"  {e}" for e in result["errors"]]
     return "\n".join(lines)
@@ -280,3 +283,90 @@ def _sweep_verdict(name: str, sweep: dict[str, Any]) -> str:
     return f"elbow at {_v(sweep['elbow_rate'])}/s; last good rate " + (
         "none (the first step is past it)" if good is None else f"{_v(good)}/s"
     )
+
+
+# -- comparison with an earlier run (report compare, --compare-last) --------------------
+
+
+def render_comparison(comparison: dict[str, Any]) -> list[str]:
+    """The ``comparison`` block: one row per metric, then the verdict."""
+    base = comparison["baseline"]
+    rows = [
+        [
+            m["metric"],
+            _v(m["old"]),
+            _v(m["new"]),
+            m["change"],
+            m["tolerance"],
+            m["verdict"].upper() if m["verdict"] == "regression" else m["verdict"],
+        ]
+        for m in comparison["metrics"]
+    ]
+    lines = [f"compared with {base.get('run_dir', '-')} ({base.get('started_at', '-')})"]
+    lines += _table(["metric", "old", "new", "change", "tolerance", "verdict"], rows)
+    regressed = comparison["regressions"]
+    verdict = f"REGRESSION: {', '.join(regressed)}" if regressed else "no regression"
+    return [*lines, f"comparison: {verdict}"]
+
+
+CI_FILES = ("junit.xml", "summary.md", "report.html")
+
+
+def render_ci(result: dict[str, Any], run_dir: Path, exit_code: int) -> str:
+    """``chaos run --ci``: a few lines for a CI log, what failed, and where the files are."""
+    w = result["workload"]
+    lines = [
+        f"scenario {result['scenario']}: {result['status'].upper()} (exit {exit_code})",
+        f"workload {w['name']}: {w['ops']} ops, {w['fail'] + w['info']} errors, "
+        f"{_v(w['throughput_ops_s'])} ops/s, p95 {_v(w['p95_ms'], 'ms')}",
+    ]
+    for f in result["faults"]:
+        recovered = "never" if f["censored"] else _v(f["time_to_recover_s"], "s")
+        lines.append(
+            f"fault {f['id']} {f['kind']}: recovered after {recovered}, "
+            f"availability {_v(f['availability'])}"
+        )
+    failed = [f"check {n}: {c['verdict']}" for n, c in result["checks"].items()]
+    failed = [line for line in failed if not line.endswith(": pass")]
+    failed += [
+        f"slo {s['name']}: observed {_v(s['observed'])}"
+        for s in result["slo"]
+        if s["verdict"] != "pass"
+    ]
+    failed += [
+        f"threshold {b['name']}: {b['level']}"
+        for b in result.get("thresholds") or []
+        if b["level"] == "critical"
+    ]
+    failed += [f"error: {e}" for e in result.get("errors") or []]
+    lines += [f"FAILED {line}" for line in failed]
+    comparison = result.get("comparison")
+    if comparison:
+        regressed = comparison["regressions"]
+        lines.append(
+            f"comparison with {comparison['baseline']['run_dir']}: "
+            + (f"REGRESSION {', '.join(regressed)}" if regressed else "no regression")
+        )
+    for name in CI_FILES:
+        path = run_dir / name
+        lines.append(f"{name}: {path}" + ("" if path.exists() else " (not written)"))
+    return "\n".join(lines)
+
+
+def render_run_list(index: Path, runs: list[Any]) -> str:
+    """``report list``: the indexed runs (``harness.runindex.IndexedRun``), newest first."""
+    if not runs:
+        return f"no runs in the run index {index}"
+    rows = [
+        [
+            r.started_at,
+            r.scenario,
+            r.status.upper(),
+            _v(r.metrics.throughput_ops_s),
+            _v(r.metrics.p95_ms, "ms"),
+            str(r.run_dir) + ("" if r.exists else " (deleted)"),
+        ]
+        for r in runs
+    ]
+    table = _table(["started", "scenario", "status", "ops/s", "p95", "run directory"], rows)
+    return "\n".join([f"run index {index}", *table])

@@ -25,6 +25,8 @@ def harness_env(tmp_path: Path) -> Iterator[dict[str, str]]:
     afterwards, so one failure does not leave processes behind for the next."""
     env = dict(os.environ)
     env["HARNESS_STATE_DIR"] = str(tmp_path / "state")
+    # Runs are indexed; a test's runs go to an index of its own, not the checkout's runs/.
+    env["HARNESS_INDEX"] = str(tmp_path / "index.sqlite")
     env.setdefault("HARNESS_TOXIPROXY_BIN", str(REPO / ".bin" / "server"))
     yield env
     journal = Journal(tmp_path / "state" / "journal.jsonl")
