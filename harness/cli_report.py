@@ -178,6 +178,12 @@ def finish_run(outcome: Any, scenario: Any, file: Path, compare_last: bool, flag
             f"{last.index}: nothing to compare with"
         )
         return int(outcome.exit_code)
+    try:  # the reports were written before the comparison: again, with it
+        from harness.report import write_reports
+
+        write_reports(outcome.run_dir, outcome.result)
+    except OSError as exc:
+        err(f"warning: the reports could not be written again with the comparison: {exc}")
     if last.comparison.regressions and outcome.exit_code == 0:
         return 1
     return int(outcome.exit_code)

@@ -72,3 +72,17 @@ def examples_of(check: dict[str, Any], limit: int = 10) -> dict[str, list[str]]:
     if not isinstance(found, dict):
         return {}
     return {str(kind): [str(k) for k in keys[:limit]] for kind, keys in found.items() if keys}
+
+
+COMPARISON_HEADS = ["metric", "old", "new", "change", "tolerance", "verdict"]
+
+
+def comparison_rows(r: dict[str, Any], judged_only: bool = False) -> list[list[Any]]:
+    """The rows of a ``--compare-last`` comparison (``judged_only``: without the metrics
+    shown but not judged)."""
+    metrics = (r.get("comparison") or {}).get("metrics") or []
+    return [
+        [str(m.get(k)) if k != "old" and k != "new" else m.get(k) for k in COMPARISON_HEADS]
+        for m in metrics
+        if not (judged_only and m.get("verdict") == "info")
+    ]

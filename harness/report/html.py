@@ -13,7 +13,9 @@ from typing import Any
 
 from harness.report.charts import FaultMark, Series, downsample, line_chart
 from harness.report.fmt import (
+    COMPARISON_HEADS,
     budget_s,
+    comparison_rows,
     counts_of,
     examples_of,
     num,
@@ -84,6 +86,7 @@ def render_html(data: RunData) -> str:
         _slo(r),
         _thresholds(r),
         _sweeps(r),
+        _comparison(r),
         _notes(r),
         _errors(r),
         _scenario(data),
@@ -294,6 +297,18 @@ def _slo(r: dict[str, Any]) -> str:
     if not rows:
         return "<h2>SLOs</h2><p>no SLOs in the scenario</p>"
     return "<h2>SLOs</h2>" + table(["objective", "threshold", "observed", "verdict"], rows, "slo")
+
+
+def _comparison(r: dict[str, Any]) -> str:
+    comparison = r.get("comparison")
+    if not comparison:
+        return ""
+    base = comparison.get("baseline") or {}
+    against = f"{base.get('run_dir', '-')} ({base.get('started_at', '-')})"
+    return (
+        f"<h2>Compared with the last run {_badge(str(comparison.get('verdict')))}</h2>"
+        f"<p>{escape(against)}</p>" + table(COMPARISON_HEADS, comparison_rows(r), "comparison")
+    )
 
 
 def _thresholds(r: dict[str, Any]) -> str:

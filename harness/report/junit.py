@@ -3,8 +3,9 @@
 Test cases, by ``classname``: ``slo`` (one per SLO row other than recovery budgets),
 ``recovery`` (one per fault: failed when over its ``time_to_recover_s`` budget or never
 recovered, skipped when it has no budget), ``checks`` (one per checker), ``thresholds``
-(one per metric; a critical level fails) and, for a run with status ``error``, ``run``
-(an ``<error>`` case listing what went wrong).
+(one per metric; a critical level fails), ``regression`` (with ``--compare-last``: one per
+compared metric, failed when it regressed beyond its tolerance) and, for a run with
+status ``error``, ``run`` (an ``<error>`` case listing what went wrong).
 """
 
 from __future__ import annotations
@@ -90,8 +91,23 @@ def _threshold_cases(r: dict[str, Any]) -> list[Case]:
     return cases
 
 
+def _regression_cases(r: dict[str, Any]) -> list[Case]:
+    cases = []
+    for row in (r.get("comparison") or {}).get("metrics") or []:
+        text = (
+            f"old {num(row.get('old'))}, new {num(row.get('new'))}, change {row.get('change')}, "
+            f"tolerance {row.get('tolerance')}: {row.get('verdict')}"
+        )
+        failed = row.get("verdict") == "regression"
+        cases.append(
+            Case("regression", str(row.get("metric")), failure=text if failed else None, out=text)
+        )
+    return cases
+
+
 def junit_cases(r: dict[str, Any]) -> list[Case]:
     cases = _slo_cases(r) + _recovery_cases(r) + _check_cases(r) + _threshold_cases(r)
+    cases += _regression_cases(r)
     if r.get("status") == "error":
         errors = [str(e) for e in r.get("errors") or []] or ["the run ended with status error"]
         cases.append(Case("run", "errors", error="; ".join(errors)))

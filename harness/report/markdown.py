@@ -7,6 +7,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from harness.report.fmt import (
+    COMPARISON_HEADS,
+    comparison_rows,
     counts_of,
     examples_of,
     num,
@@ -49,7 +51,7 @@ def render_markdown(r: dict[str, Any]) -> str:
             + [num(w.get(k), "ms") for k in ("p50_ms", "p95_ms", "p99_ms")]
         ],
     )
-    lines += _faults(r) + _checks(r) + _slo(r)
+    lines += _faults(r) + _checks(r) + _slo(r) + _comparison(r)
     errors = r.get("errors") or []
     if errors:
         lines += ["", "**Errors**", ""] + [f"- {_cell(str(e))}" for e in errors]
@@ -123,3 +125,15 @@ def _slo(r: dict[str, Any]) -> list[str]:
     if not rows:
         return []
     return ["", *md_table(["objective", "threshold", "observed", "verdict"], rows)]
+
+
+def _comparison(r: dict[str, Any]) -> list[str]:
+    comparison = r.get("comparison")
+    if not comparison:
+        return []
+    base = comparison.get("baseline") or {}
+    head = (
+        f"**Compared with** `{base.get('run_dir', '-')}`: "
+        f"**{str(comparison.get('verdict')).upper()}**"
+    )
+    return ["", head, "", *md_table(COMPARISON_HEADS, comparison_rows(r, judged_only=True))]

@@ -5,6 +5,7 @@ the identical run and flag the slowed one (exit 1, naming the metric)."""
 from __future__ import annotations
 
 import json
+import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
@@ -73,6 +74,15 @@ def test_compare_passes_an_identical_run_and_flags_a_planted_regression(
     assert comparison["baseline"]["run_dir"] == str((tmp_path / "b").resolve())
     assert "p95_ms" in comparison["regressions"], comparison
     assert "REGRESSION" in output and "p95_ms" in output
+    # The reports are written again with the comparison: CI sees the regression too.
+    junit = ET.parse(tmp_path / "c" / "junit.xml").getroot()
+    failed = {
+        c.get("name")
+        for c in junit.iter("testcase")
+        if c.get("classname") == "regression" and c.find("failure") is not None
+    }
+    assert "p95_ms" in failed, ET.tostring(junit, encoding="unicode")
+    assert "REGRESSION" in (tmp_path / "c" / "summary.md").read_text()
 
     same = harness(["report", "compare", str(tmp_path / "a"), str(tmp_path / "b")], harness_env)
     assert same.returncode == 0, same.stdout + same.stderr

@@ -77,3 +77,38 @@ def test_a_fault_without_budget_is_skipped_and_a_passing_run_has_no_failures() -
         "network.down: recovered 0.5s after the revert; no recovery budget",
         "process.pause: recovered 0.3s after the revert; no recovery budget",
     ]
+
+
+COMPARISON = {
+    "baseline": {"run_dir": "runs/earlier", "started_at": "2026-01-01T00:00:00.000Z"},
+    "verdict": "regression",
+    "regressions": ["p95_ms"],
+    "tolerances": {},
+    "metrics": [
+        {"metric": "p95_ms", "old": 3.0, "new": 9.0, "change": "+6 (+200%)"}
+        | {"tolerance": "<= 8", "verdict": "regression"},
+        {"metric": "throughput_ops_s", "old": 90.0, "new": 91.0, "change": "+1 (+1%)"}
+        | {"tolerance": ">= 76.5", "verdict": "ok"},
+        {"metric": "p50_ms", "old": 1.0, "new": 1.1, "change": "+0.1"}
+        | {"tolerance": "-", "verdict": "info"},
+    ],
+}
+
+
+def test_a_regression_against_the_last_run_is_a_failed_case_in_every_report(
+    tmp_path: Path,
+) -> None:
+    run = write_run(tmp_path / "run", result(comparison=COMPARISON))
+    write_reports(run, result(comparison=COMPARISON))
+    cases = _cases(run / "junit.xml")
+    assert _kind(cases[("regression", "p95_ms")]) == "failure"
+    assert "old 3, new 9" in cases[("regression", "p95_ms")].result[0].message
+    assert _kind(cases[("regression", "throughput_ops_s")]) == "pass"
+    summary = (run / "summary.md").read_text()
+    assert "**Compared with** `runs/earlier`: **REGRESSION**" in summary
+    assert "| p95_ms |" in summary and "| p50_ms |" not in summary  # not judged: left out
+    html = (run / "report.html").read_text()
+    assert 'data-table="comparison"' in html and "p50_ms" in html
+    # Without a comparison, none of it.
+    plain = render_junit(result())
+    assert 'classname="regression"' not in plain
