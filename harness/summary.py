@@ -230,9 +230,21 @@ def render_summary(result: dict[str, Any]) -> str:
     lines += _bands_and_sweeps(result)
     if result.get("comparison"):
         lines += ["", *render_comparison(result["comparison"])]
+    lines += _operator_notes(result.get("operator_notes") or [])
     if result.get("errors"):
         lines += ["", "errors"] + [f"  {e}" for e in result["errors"]]
     return "\n".join(lines)
+
+
+def _operator_notes(notes: list[dict[str, Any]]) -> list[str]:
+    """A game day's answers and notes, in the order they were given."""
+    if not notes:
+        return []
+    rows = [
+        [_v(n.get("t_s"), "s"), n.get("fault_id") or "-", n.get("decision", "-"), n.get("note", "")]
+        for n in notes
+    ]
+    return ["", "operator notes", *_table(["at", "fault", "decision", "note"], rows)]
 
 
 def _bands_and_sweeps(result: dict[str, Any]) -> list[str]:

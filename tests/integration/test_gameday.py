@@ -67,6 +67,7 @@ class Operator:
         )
         self.lines: queue.Queue[str] = queue.Queue()
         self.seen: list[str] = []
+        self.stdout = ""
         threading.Thread(target=self._read, daemon=True).start()
 
     def _read(self) -> None:
@@ -92,7 +93,7 @@ class Operator:
         self.proc.stdin.flush()
 
     def finish(self, timeout_s: float = 90.0) -> int:
-        _out, _ = self.proc.communicate(timeout=timeout_s)
+        self.stdout, _ = self.proc.communicate(timeout=timeout_s)
         return self.proc.returncode
 
 
@@ -132,6 +133,9 @@ def test_go_after_a_pause_skip_and_notes_are_in_the_result(
     ]
     assert all(n["at"] and n["t_s"] > 1.0 for n in notes)
     assert result["checks"]["integrity"]["lost"] == 0
+    # The notes are in the summary printed at the end and in the run's report.
+    assert "operator notes" in op.stdout and "baseline looks steady" in op.stdout
+    assert "baseline looks steady" in (out / "report.html").read_text()
 
 
 def test_abort_reverts_stops_the_lab_and_exits_130(
