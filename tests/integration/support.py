@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -43,16 +45,32 @@ def client(svc: ServiceHandle, timeout_s: float = 2.0) -> redis.Redis:
     )
 
 
-def start_run(scenario: Path, out: Path, env: dict[str, str]) -> subprocess.Popen[str]:
-    """``harness chaos run`` in the background, for tests that interrupt it."""
+def start_run(scenario: Path, out: Path, env: dict[str, str], *flags: str) -> subprocess.Popen[str]:
+    """``harness chaos run`` in the background, for tests that interrupt it or act on
+    the lab while it runs."""
+    args = ["chaos", "run", str(scenario), "--out", str(out), *flags]
     return subprocess.Popen(
-        [sys.executable, "-m", "harness", "chaos", "run", str(scenario), "--out", str(out)],
+        [sys.executable, "-m", "harness", *args],
         cwd=REPO,
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
     )
+
+
+@contextlib.contextmanager
+def running(
+    scenario: Path, out: Path, env: dict[str, str], *flags: str
+) -> Iterator[subprocess.Popen[str]]:
+    """``start_run``, killed on the way out if the test left it running."""
+    run = start_run(scenario, out, env, *flags)
+    try:
+        yield run
+    finally:
+        if run.poll() is None:
+            run.kill()
+            run.communicate()
 
 
 def wait_applied(out: Path, timeout_s: float = 30) -> None:
