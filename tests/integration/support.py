@@ -111,6 +111,21 @@ def started_run_record(run_dir: Path) -> dict[str, Any] | None:
         return None
 
 
+def wait_started(run_dir: Path, timeout_s: float = 60) -> dict[str, Any]:
+    """The run record of a run started in the background, once it is written."""
+    record: dict[str, Any] = wait_for(
+        lambda: started_run_record(run_dir), timeout_s, "the run to start"
+    )
+    return record
+
+
+def upstream_redis(record: dict[str, Any]) -> redis.Redis:
+    """A client straight to the run's Redis, not through its proxy: for tests that
+    change what Redis holds or does behind the harness's back."""
+    host, port = record["lab"]["services"]["redis"]["upstream"]
+    return redis.Redis(host=host, port=port, socket_timeout=2)
+
+
 def lab_pids(record: dict[str, Any]) -> list[int]:
     lab = record["lab"]
     procs = [lab["toxiproxy_process"], *lab["processes"].values()]

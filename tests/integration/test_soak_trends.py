@@ -11,11 +11,10 @@ import time
 from pathlib import Path
 
 import pytest
-import redis
 
 from harness.lab.toxiproxy import ToxiproxyClient
 
-from .support import running, started_run_record, wait_for, write_scenario
+from .support import running, upstream_redis, wait_started, write_scenario
 
 pytestmark = pytest.mark.services
 
@@ -46,14 +45,12 @@ def test_latency_and_errors_growing_late_in_the_run_are_flagged_critical(
     scenario = write_scenario(tmp_path / "worsening.yaml", WORSENING)
     out = tmp_path / "run"
     with running(scenario, out, harness_env) as run:
-        record = wait_for(lambda: started_run_record(out), 60, "the run to start")
-        lab = record["lab"]
-        host, port = lab["services"]["redis"]["upstream"]
+        record = wait_started(out)
         # The run's t0 is on CLOCK_MONOTONIC, which this process shares.
         time.sleep(max(0.0, (record["t0_ns"] - time.monotonic_ns()) / 1e9 + WORSE_AT_S))
-        toxiproxy = ToxiproxyClient.from_address(lab["toxiproxy"])
+        toxiproxy = ToxiproxyClient.from_address(record["lab"]["toxiproxy"])
         toxiproxy.add_toxic("redis", "late-slowness", "latency", "downstream", {"latency": 40})
-        redis.Redis(host=host, port=port, socket_timeout=2).config_set("maxmemory", 1)
+        upstream_redis(record).config_set("maxmemory", 1)
         stdout, stderr = run.communicate(timeout=120)
     assert run.returncode == 1, stdout + stderr
     trends = json.loads((out / "result.json").read_text())["checks"]["trends"]

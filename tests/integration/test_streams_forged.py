@@ -11,9 +11,8 @@ import time
 from pathlib import Path
 
 import pytest
-import redis
 
-from .support import running, started_run_record, wait_for, write_scenario
+from .support import running, upstream_redis, wait_for, wait_started, write_scenario
 
 pytestmark = pytest.mark.services
 
@@ -37,10 +36,9 @@ def test_entries_no_producer_sent_are_unexpected_or_corrupted_and_fail_the_run(
     scenario = write_scenario(tmp_path / "forged.yaml", STREAMS)
     out = tmp_path / "run"
     with running(scenario, out, harness_env) as run:
-        record = wait_for(lambda: started_run_record(out), 60, "the run to start")
-        host, port = record["lab"]["services"]["redis"]["upstream"]
+        record = wait_started(out)
         stream = f"{record['run_tag']}:stream"
-        direct = redis.Redis(host=host, port=port, socket_timeout=2)
+        direct = upstream_redis(record)
         entries = wait_for(lambda: direct.xrevrange(stream, count=1), 30, "a message")
         (_, fields), *_ = entries
         assert {b"p", b"s", b"d", b"t", b"v"} <= set(fields), fields
