@@ -25,7 +25,8 @@ Counted per message (a producer's ``seq``):
 * ``pending``: left pending after the drain.
 
 Latency is receipt time minus send start, per message (its first receipt), overall
-and for the messages sent during each fault window.
+and for the messages sent during each fault window. ``per_producer`` gives the counts
+for each producer (a producer seen only in receipts is there too, with nothing sent).
 
 Verdict (at-least-once): ``fail`` on any lost, unexpected or corrupted message or
 anything pending after the drain, ``unknown`` if the drain did not finish; duplicates
@@ -62,6 +63,7 @@ def check_delivery(
     unexpected: list[tuple[str, int]] = []
     corrupted: list[tuple[str, int]] = []
     reordered = 0
+    reordered_by: dict[str, int] = defaultdict(int)
     received = 0
     drained: bool | None = None
     pending = 0
@@ -80,6 +82,7 @@ def check_delivery(
             last = high[rec["key"]][rec["process"]]
             if seq < last.get(producer, -1):
                 reordered += 1
+                reordered_by[producer] += 1
             else:
                 last[producer] = seq
             of_producer = sent.get(producer)
@@ -111,7 +114,10 @@ def check_delivery(
     ]
     lost: list[tuple[str, int]] = []
     acked = info = recovered = 0
+    # (acked, info, recovered, lost) of each producer's messages.
+    counted: dict[str, tuple[int, int, int, int]] = {}
     for producer, messages in sent.items():
+        acked0, info0, recovered0, lost0 = acked, info, recovered, len(lost)
         got = first.get(producer, {})
         for seq, (type_, _, t_start) in messages.items():
             at = got.get(seq)
@@ -133,8 +139,15 @@ def check_delivery(
                         counts[1] += at is None
                     if micros is not None:
                         hist[micros] += 1
+        counted[producer] = (
+            acked - acked0,
+            info - info0,
+            recovered - recovered0,
+            len(lost) - lost0,
+        )
 
     duplicated = [(p, q) for p, extra in times.items() for q in extra]
+    per_producer = _per_producer(sent, first, times, reordered_by, unexpected, corrupted, counted)
     n_lost = len(lost)
     loss_ratio = round(n_lost / acked, 6) if acked else 0.0
     if drained is not True:
@@ -160,6 +173,7 @@ def check_delivery(
         "pending": pending,
         "loss_ratio": loss_ratio,
         "latency_ms": percentiles(latency),
+        "per_producer": per_producer,
         "faults": [
             {
                 "id": fid,
@@ -181,6 +195,42 @@ def check_delivery(
             if found
         },
     }
+
+
+def _per_producer(
+    sent: dict[str, dict[int, tuple[str, str | None, int]]],
+    first: dict[str, dict[int, int]],
+    times: dict[str, dict[int, int]],
+    reordered_by: dict[str, int],
+    unexpected: list[tuple[str, int]],
+    corrupted: list[tuple[str, int]],
+    counted: dict[str, tuple[int, int, int, int]],
+) -> list[dict[str, Any]]:
+    """One row per producer, from what ``check_delivery`` gathered."""
+    odd: dict[str, list[int]] = defaultdict(lambda: [0, 0])  # unexpected, corrupted
+    for column, found in enumerate((unexpected, corrupted)):
+        for producer, _ in found:
+            odd[producer][column] += 1
+    rows = []
+    for producer in sorted(set(sent) | set(first)):
+        acked, info, recovered, lost = counted.get(producer, (0, 0, 0, 0))
+        extra = times.get(producer, {})
+        rows.append(
+            {
+                "producer": producer,
+                "sent": len(sent.get(producer, ())),
+                "acked": acked,
+                "info": info,
+                "received": len(first.get(producer, ())) + sum(extra.values()),
+                "lost": lost,
+                "duplicated": len(extra),
+                "reordered": reordered_by.get(producer, 0),
+                "unexpected": odd[producer][0],
+                "corrupted": odd[producer][1],
+                "recovered": recovered,
+            }
+        )
+    return rows
 
 
 def percentiles(micros: dict[int, int]) -> dict[str, float | None]:

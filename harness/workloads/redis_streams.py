@@ -1,11 +1,12 @@
 """The ``redis.streams`` Locust users: producers and the consumers of one group.
 
-A producer XADDs messages numbered per producer, each with its payload's digest; its
-send is recorded ``ok`` when XADD returned an id, ``fail`` when the command was never
-sent or refused, ``info`` when the reply was lost. A consumer XREADGROUPs new entries,
-records a receipt per entry (with the digest of the payload it read, so a changed
-message shows), XACKs them, and every ``claim_every`` XAUTOCLAIMs entries left pending
-on any consumer for ``claim_idle``: those are received again (duplicates are allowed,
+A producer XADDs messages numbered per producer, each with its payload's digest and its
+send time (``p``, ``s``, ``d``, ``t``, then the payload ``v``); its send is recorded
+``ok`` when XADD returned an id, ``fail`` when the command was never sent or refused,
+``info`` when the reply was lost. A consumer XREADGROUPs new entries, records a receipt
+per entry (with the digest of the payload it read, so a changed message shows), XACKs
+them, and every ``claim_every`` XAUTOCLAIMs entries left pending on any consumer for
+``claim_idle``: those are received again (duplicates are allowed,
 loss is not). With ``crash_every``, each consumer dies that often right after
 recording a batch and before acknowledging it, and comes back under a new name: its
 pending entries are claimed by the others. After heal the harness drains the group
@@ -87,8 +88,22 @@ class StreamProducer(StreamUser):
         payload = value_for(f"{self.process}:{self.seq}", self.params.message_size_bytes)
         d = digest(payload)
         t_start = time.monotonic_ns()
+        # The send time (monotonic ns, the history's clock) travels with the message, so
+        # a reader other than the harness can measure end-to-end latency too.
         phase, _, error = self._exchange(
-            "XADD", self.stream, "*", "p", self.process, "s", self.seq, "d", d, "v", payload
+            "XADD",
+            self.stream,
+            "*",
+            "p",
+            self.process,
+            "s",
+            self.seq,
+            "d",
+            d,
+            "t",
+            t_start,
+            "v",
+            payload,
         )
         if error is None:
             type_ = "ok"

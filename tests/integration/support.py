@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -43,17 +45,32 @@ def client(svc: ServiceHandle, timeout_s: float = 2.0) -> redis.Redis:
     )
 
 
-def start_run(scenario: Path, out: Path, env: dict[str, str], *extra: str) -> subprocess.Popen[str]:
-    """``harness chaos run`` (plus ``extra`` arguments) in the background, for tests
-    that interrupt or watch it."""
+def start_run(scenario: Path, out: Path, env: dict[str, str], *flags: str) -> subprocess.Popen[str]:
+    """``harness chaos run`` in the background, for tests that interrupt it or act on
+    the lab while it runs."""
+    args = ["chaos", "run", str(scenario), "--out", str(out), *flags]
     return subprocess.Popen(
-        [sys.executable, "-m", "harness", "chaos", "run", str(scenario), "--out", str(out), *extra],
+        [sys.executable, "-m", "harness", *args],
         cwd=REPO,
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
     )
+
+
+@contextlib.contextmanager
+def running(
+    scenario: Path, out: Path, env: dict[str, str], *flags: str
+) -> Iterator[subprocess.Popen[str]]:
+    """``start_run``, killed on the way out if the test left it running."""
+    run = start_run(scenario, out, env, *flags)
+    try:
+        yield run
+    finally:
+        if run.poll() is None:
+            run.kill()
+            run.communicate()
 
 
 def wait_applied(out: Path, timeout_s: float = 30) -> None:
@@ -92,6 +109,21 @@ def started_run_record(run_dir: Path) -> dict[str, Any] | None:
         return run_record(run_dir)
     except (FileNotFoundError, StopIteration):
         return None
+
+
+def wait_started(run_dir: Path, timeout_s: float = 60) -> dict[str, Any]:
+    """The run record of a run started in the background, once it is written."""
+    record: dict[str, Any] = wait_for(
+        lambda: started_run_record(run_dir), timeout_s, "the run to start"
+    )
+    return record
+
+
+def upstream_redis(record: dict[str, Any]) -> redis.Redis:
+    """A client straight to the run's Redis, not through its proxy: for tests that
+    change what Redis holds or does behind the harness's back."""
+    host, port = record["lab"]["services"]["redis"]["upstream"]
+    return redis.Redis(host=host, port=port, socket_timeout=2)
 
 
 def lab_pids(record: dict[str, Any]) -> list[int]:

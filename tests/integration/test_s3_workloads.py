@@ -103,6 +103,9 @@ def test_mixed_uses_multipart_above_the_threshold_and_reports_size_classes(
     large = [r for r in history(out) if r.get("op") == "put" and r.get("class") == "large"]
     assert large and all(r.get("parts") == 2 for r in large if r["type"] == "ok")
     assert result["checks"]["integrity"]["verdict"] == "pass"
+    # The terminal summary has a row per size class under each operation.
+    first_words = [line.split()[0] for line in done.stdout.splitlines() if line.strip()]
+    assert {"put", "small", "large"} <= set(first_words), done.stdout
 
 
 def test_concurrent_access_shares_a_pool_and_counts_access_per_object(

@@ -126,3 +126,19 @@ def test_loss_and_latency_per_fault_window() -> None:
     assert cut["latency_ms"]["p50"] is None
     assert (after["acked"], after["lost"]) == (1, 0)
     assert after["latency_ms"]["p99"] == pytest.approx(20.0, rel=0.02)
+
+
+def test_each_producer_gets_its_own_row_of_counts() -> None:
+    history = [send("a", i, i) for i in range(4)] + [send("b", 0, 0), send("b", 1, 1, "info")]
+    history += [send("b", 2, 2, "fail")]
+    history += [recv("a", 0, 5), recv("a", 2, 6), recv("a", 1, 7), recv("a", 1, 8, "c1")]
+    history += [recv("b", 1, 9), recv("b", 2, 9), recv("b", 0, 9, digest="changed")]
+    history += [recv("ghost", 7, 9)]
+    rows = {r["producer"]: r for r in check_delivery([*history, DRAINED])["per_producer"]}
+    assert list(rows) == ["a", "b", "ghost"]
+    counts = ("sent", "acked", "info", "received", "lost", "duplicated", "reordered")
+    assert [rows["a"][k] for k in counts] == [4, 4, 0, 4, 1, 1, 1]
+    assert [rows["b"][k] for k in counts] == [3, 1, 1, 3, 0, 0, 1]
+    odd = ("unexpected", "corrupted", "recovered")
+    assert [rows["b"][k] for k in odd] == [1, 1, 1]
+    assert [rows["ghost"][k] for k in ("sent", "received", "unexpected")] == [0, 1, 1]
