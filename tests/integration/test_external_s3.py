@@ -380,6 +380,8 @@ def test_a_chaos_run_on_the_external_server_with_credentials_from_the_scenario(
     assert any((server.lab.root / "s3" / BUCKET).rglob("*"))
     stored = json.loads((out / "scenario.json").read_text())["lab"]["services"]["store"]
     assert stored["credentials"]["secret_key"] == "**********"
+    # Every file of the run directory, the reports included, and the terminal.
+    assert {"report.html", "junit.xml", "summary.md"} <= {p.name for p in out.iterdir()}
     everything = run_files(out) + done.stdout + done.stderr
     assert server.secret not in everything and server.access not in everything
 
