@@ -32,8 +32,10 @@ if ! engine_up; then
     command -v docker >/dev/null 2>&1 || die "the docker client is missing (apt-get install docker.io)"
     [ "$(id -u)" = 0 ] || die "the docker engine is not running and starting it needs root"
     say "starting dockerd (log: $DOCKERD_LOG)"
-    # setsid: the engine outlives this script and the make that ran it.
-    setsid dockerd >"$DOCKERD_LOG" 2>&1 < /dev/null &
+    # setsid: the engine outlives this script and the make that ran it. At the normal
+    # CPU priority even when this script runs at a low one (scripts/test.sh): the
+    # containers of the compose tests inherit the engine's.
+    setsid nice -n "$((-$(nice)))" dockerd >"$DOCKERD_LOG" 2>&1 < /dev/null &
     for _ in $(seq 1 60); do engine_up && break; sleep 0.5; done
     engine_up || { tail -20 "$DOCKERD_LOG" >&2; die "dockerd did not answer within 30 s"; }
 fi

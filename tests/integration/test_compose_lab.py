@@ -25,7 +25,7 @@ from harness.lab.compose import LABEL
 
 from .support import REPO, harness, history, run_record, wait_applied, wait_for, write_scenario
 
-pytestmark = pytest.mark.services
+pytestmark = [pytest.mark.services, pytest.mark.docker]
 
 
 @pytest.fixture(scope="module")
