@@ -23,9 +23,9 @@ BACKENDS = ("local", "compose")
 
 
 def new_lab_id(backend: str) -> str:
-    from harness.lab import compose, local
+    from harness.lab import common
 
-    return compose.new_lab_id() if backend == "compose" else local.new_lab_id()
+    return common.new_lab_id(backend)
 
 
 def make_lab(

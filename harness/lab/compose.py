@@ -22,18 +22,17 @@ import shutil
 import signal
 import subprocess
 import time
-import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from harness.errors import HarnessError, LabError
 from harness.lab import disk, s3
-from harness.lab.base import Endpoint, ServiceHandle, record_lab
-from harness.lab.disk import LabDisk
+from harness.lab.base import Endpoint, ServiceHandle
+from harness.lab.common import LabBase
 from harness.lab.docker_stats import DockerStatsProbe
 from harness.lab.local import service_ready
 from harness.lab.toxiproxy import ToxiproxyClient
-from harness.scenario import HttpServiceSpec, RedisServiceSpec, spec_record
+from harness.scenario import HttpServiceSpec, RedisServiceSpec
 
 if TYPE_CHECKING:
     from docker import DockerClient
@@ -65,10 +64,6 @@ NO_ENGINE = (
     "the compose lab needs a docker engine (Docker >= 20.10 with compose v2): "
     "`make compose-setup` installs and starts one on Debian"
 )
-
-
-def new_lab_id() -> str:
-    return f"compose-{uuid.uuid4().hex[:12]}"
 
 
 def docker_client() -> DockerClient:
@@ -114,7 +109,7 @@ def image(service: str) -> str:
     return os.environ.get(var) or default
 
 
-class ComposeLab:
+class ComposeLab(LabBase):
     """Containers of one compose project, named after the lab id."""
 
     backend = "compose"
@@ -130,20 +125,10 @@ class ComposeLab:
         allow_external: bool = False,
     ) -> None:
         del allow_external  # the scenario check refuses external services here
-        self.lab_id = lab_id or new_lab_id()
+        super().__init__(root, services, journal, ready_deadline_s, persistent, lab_id)
         self.project = self.lab_id
-        self.root = root.resolve()
-        self.persistent = persistent
-        self.state_file: Path | None = None
-        self.specs = services
-        self.journal = journal
-        self.ready_deadline_s = ready_deadline_s
-        self.services: dict[str, ServiceHandle] = {}
-        self.disks: dict[str, LabDisk] = {}
-        self.toxiproxy: ToxiproxyClient | None = None
         self._client: DockerClient | None = None
         self._stop_deadline: dict[str, float] = {}
-        self._down = False
 
     # -- lifecycle -------------------------------------------------------------------
 
@@ -447,12 +432,6 @@ class ComposeLab:
             return "no container"
         return f"container {container.name} {container.status}"
 
-    def disk(self, name: str) -> LabDisk:
-        try:
-            return self.disks[name]
-        except KeyError:
-            raise LabError(f"service '{name}' has no lab filesystem (no disk: block)") from None
-
     def _wait_exit(self, name: str, container: Container, timeout_s: float) -> None:
         if not _wait_state(
             container, lambda s: s.get("Status") != "running", time.time() + timeout_s
@@ -497,18 +476,7 @@ class ComposeLab:
         return proxy.status == "running"
 
     def to_record(self) -> dict[str, Any]:
-        return {
-            "lab_id": self.lab_id,
-            "backend": self.backend,
-            "project": self.project,
-            "root": str(self.root),
-            "persistent": self.persistent,
-            "state_file": str(self.state_file) if self.state_file else None,
-            "specs": {n: spec_record(s) for n, s in self.specs.items()},
-            "toxiproxy": self.toxiproxy.address if self.toxiproxy else None,
-            "services": {n: s.to_record() for n, s in self.services.items()},
-            "disks": {n: d.to_record() for n, d in self.disks.items()},
-        }
+        return super().to_record() | {"project": self.project}
 
     @classmethod
     def from_record(cls, record: dict[str, Any], journal: Journal | None = None) -> ComposeLab:
@@ -524,18 +492,8 @@ class ComposeLab:
             persistent=bool(record.get("persistent")),
             lab_id=record["lab_id"],
         )
-        if record.get("state_file"):
-            lab.state_file = Path(record["state_file"])
-        if record.get("toxiproxy"):
-            lab.toxiproxy = ToxiproxyClient.from_address(record["toxiproxy"])
-        lab.services = {
-            n: ServiceHandle.from_record(s) for n, s in record.get("services", {}).items()
-        }
-        lab.disks = {n: LabDisk.from_record(d) for n, d in record.get("disks", {}).items()}
+        lab._restore(record)
         return lab
-
-    def _journal(self) -> None:
-        record_lab(self.journal, self.state_file, self.to_record())
 
 
 def _published(container: Container, port: int) -> int:

@@ -16,20 +16,19 @@ import shutil
 import signal
 import socket
 import time
-import uuid
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from harness.errors import HarnessError, LabError, ToxiproxyError
 from harness.lab import blkio, disk, external, fiu, s3
-from harness.lab.base import Endpoint, ServiceHandle, record_lab
-from harness.lab.disk import LabDisk
+from harness.lab.base import Endpoint, ServiceHandle
+from harness.lab.common import LabBase
 from harness.lab.http_service import health_ok, httpapp_argv, start_order
 from harness.lab.procs import ManagedProcess, free_port, stop_strays, wait_until
 from harness.lab.toxiproxy import ToxiproxyClient
 from harness.resources import ProcessProbe, lab_targets
-from harness.scenario import HttpServiceSpec, RedisServiceSpec, is_external, spec_record
+from harness.scenario import HttpServiceSpec, RedisServiceSpec, is_external
 
 if TYPE_CHECKING:
     from harness.journal import Journal
@@ -143,11 +142,7 @@ def redis_argv(binary: str, port: int, data_dir: Path, durability: str) -> list[
     return argv
 
 
-def new_lab_id() -> str:
-    return f"local-{uuid.uuid4().hex[:12]}"
-
-
-class LocalLab:
+class LocalLab(LabBase):
     """Local processes: one Toxiproxy server plus one process per service."""
 
     backend = "local"
@@ -162,24 +157,11 @@ class LocalLab:
         lab_id: str | None = None,
         allow_external: bool = False,
     ) -> None:
-        self.lab_id = lab_id or new_lab_id()
-        # Absolute: services run with their data directory as working directory.
-        self.root = root.resolve()
-        # A persistent lab (`harness lab up`) outlives the process that started it, and
-        # keeps its description in a state file of its own too.
-        self.persistent = persistent
-        self.state_file: Path | None = None
-        self.specs = services
-        self.journal = journal
-        self.ready_deadline_s = ready_deadline_s
+        super().__init__(root, services, journal, ready_deadline_s, persistent, lab_id)
         # The user's opt-in (--allow-external) to external servers not on loopback.
         self.allow_external = allow_external
-        self.services: dict[str, ServiceHandle] = {}
         self.processes: dict[str, ManagedProcess] = {}
-        self.disks: dict[str, LabDisk] = {}
         self.toxiproxy_proc: ManagedProcess | None = None
-        self.toxiproxy: ToxiproxyClient | None = None
-        self._down = False
 
     # -- lifecycle -------------------------------------------------------------------
 
@@ -478,27 +460,12 @@ class LocalLab:
             paused = False
         return f"pid {live.pid}" + (" (paused)" if paused else "")
 
-    def disk(self, name: str) -> LabDisk:
-        try:
-            return self.disks[name]
-        except KeyError:
-            raise LabError(f"service '{name}' has no lab filesystem (no disk: block)") from None
-
     # -- persistence -----------------------------------------------------------------
 
     def to_record(self) -> dict[str, Any]:
-        return {
-            "lab_id": self.lab_id,
-            "backend": self.backend,
-            "root": str(self.root),
-            "persistent": self.persistent,
-            "state_file": str(self.state_file) if self.state_file else None,
-            "specs": {n: spec_record(s) for n, s in self.specs.items()},
-            "toxiproxy": self.toxiproxy.address if self.toxiproxy else None,
+        return super().to_record() | {
             "toxiproxy_process": self.toxiproxy_proc.to_record() if self.toxiproxy_proc else None,
             "processes": {n: p.to_record() for n, p in self.processes.items()},
-            "services": {n: s.to_record() for n, s in self.services.items()},
-            "disks": {n: d.to_record() for n, d in self.disks.items()},
         }
 
     @classmethod
@@ -514,21 +481,10 @@ class LocalLab:
             persistent=bool(record.get("persistent")),
             lab_id=record["lab_id"],
         )
-        if record.get("state_file"):
-            lab.state_file = Path(record["state_file"])
-        if record.get("toxiproxy"):
-            lab.toxiproxy = ToxiproxyClient.from_address(record["toxiproxy"])
+        lab._restore(record)
         if record.get("toxiproxy_process"):
             lab.toxiproxy_proc = ManagedProcess.from_record(record["toxiproxy_process"])
         lab.processes = {
             n: ManagedProcess.from_record(p) for n, p in record.get("processes", {}).items()
         }
-        lab.services = {
-            n: ServiceHandle.from_record(s) for n, s in record.get("services", {}).items()
-        }
-        lab.disks = {n: LabDisk.from_record(d) for n, d in record.get("disks", {}).items()}
         return lab
-
-    def _journal(self) -> None:
-        """Record the lab as it is now (after every process start: pids change)."""
-        record_lab(self.journal, self.state_file, self.to_record())
