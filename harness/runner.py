@@ -209,6 +209,9 @@ def _run(
     loadgen: LoadGroup | None = None
     nemesis: Nemesis | None = None
     sampler: ResourceSampler | None = None
+    # When the load began and when it may run until; None until it began.
+    clock: tuple[int, int] | None = None
+    ended = False
     try:
         if attach is None:
             progress.note(f"lab: starting {', '.join(scenario.lab.services)} behind Toxiproxy")
@@ -253,6 +256,7 @@ def _run(
         # A gate may hold the timeline: the load may run that much longer, no more.
         max_wait_ns = int(hooks.max_wait_s * 1e9) if hooks.gate is not None else 0
         loadgen.go(t0_ns, stop_ns + max_wait_ns)
+        clock = (t0_ns, stop_ns + max_wait_ns)
         if hooks.gate is not None:
             hooks.gate.begin(history, t0_ns)
         for observer in hooks.observers:
@@ -311,8 +315,13 @@ def _run(
         history.write(
             {"op": "run-end", "t_end": time.monotonic_ns(), "wall": time.time(), **end_record}
         )
+        ended = True
     finally:
         signals.shielded = True
+        if clock is not None and not ended:
+            # Cut short (a signal, an abort, a failure): the load ran until now, and the
+            # result's duration and rates are of that, not of the planned duration.
+            _guarded(errors, "closing the history", lambda: _cut_short(history, *clock))
         for observer in hooks.observers:
             _guarded(errors, "stopping live metrics", observer.stop)
         if sampler is not None:
@@ -346,6 +355,12 @@ def _run(
             if attach is None:
                 _guarded(errors, "stopping the lab", lab.down)
             _guarded(errors, "closing the history", history.close)
+
+
+def _cut_short(history: HistoryWriter, t0_ns: int, until_ns: int) -> None:
+    now_ns = min(time.monotonic_ns(), until_ns)
+    load_end_s = round(max(now_ns - t0_ns, 0) / 1e9, 3)
+    history.write({"op": "run-end", "t_end": now_ns, "wall": time.time(), "load_end_s": load_end_s})
 
 
 def _index_run(

@@ -140,6 +140,12 @@ def test_sigterm_mid_fault_reverts_tears_down_and_exits_130(
     result = json.loads((out / "result.json").read_text())
     assert result["status"] == "error"
     assert result["errors"][0] == "interrupted by SIGTERM"
+    # The load ran from its start to the signal (the fault came at 2 s), not the 40 s planned.
+    assert 2.0 <= result["duration_s"] < 30.0, result["duration_s"]
+    ok = result["workload"]["ok"]
+    assert result["workload"]["throughput_ops_s"] == pytest.approx(
+        ok / result["duration_s"], rel=0.01, abs=0.1
+    )
     records = history(out)
     reverts = [r for r in records if r.get("op") == "fault" and r["action"] == "revert"]
     assert reverts and reverts[-1]["type"] == "ok"
