@@ -97,6 +97,8 @@ def analyse(run_dir: Path, scenario: Scenario, errors: list[str]) -> dict[str, A
     baseline, fault_rows = analyse_faults(
         series, Completions.from_ops(ends), faults, scenario.recovery, load_end_s
     )
+    notes = operator_notes(records)
+    fault_rows = _with_unapplied(fault_rows, scenario, notes)
     for row in fault_rows:
         if row["reverted_at_s"] is not None:
             row["first_write_ok_after_revert_s"] = first_write_after(
@@ -189,8 +191,36 @@ def analyse(run_dir: Path, scenario: Scenario, errors: list[str]) -> dict[str, A
         **sweep,
         "errors": all_errors,
         # Game days only: what the operator decided and said, for the report.
-        **({"operator_notes": notes} if (notes := operator_notes(records)) else {}),
+        **({"operator_notes": notes} if notes else {}),
     }
+
+
+def _with_unapplied(
+    rows: list[dict[str, Any]], scenario: Scenario, notes: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """The fault rows plus one for each planned fault that never came to be applied:
+    ``skipped`` says why (an operator's skip, or the run ended first)."""
+    seen = {row["id"] for row in rows}
+    why = {"skip": "by the operator", "abort": "the operator aborted the run"}
+    decided = {n["fault_id"]: why[n["decision"]] for n in notes if n["decision"] in why}
+    extra = [
+        {
+            "id": f.fault_id,
+            "kind": f.kind,
+            "target": f.targets[0] if len(f.targets) == 1 else list(f.targets),
+            "planned_at_s": f.at_s,
+            "applied_at_s": None,
+            "reverted_at_s": None,
+            "time_to_impact_s": None,
+            "time_to_recover_s": None,
+            "censored": False,
+            "availability": None,
+            "skipped": decided.get(f.fault_id, "the run ended first"),
+        }
+        for f in scenario.plan()
+        if f.fault_id not in seen
+    ]
+    return sorted(rows + extra, key=lambda row: row["planned_at_s"])
 
 
 def _paced_ops(scenario: Scenario) -> tuple[str, ...]:

@@ -47,6 +47,8 @@ def evaluate_slo(
         )
     if spec.time_to_recover_s_max is not None:
         for f in faults:
+            if f.get("skipped"):
+                continue  # never applied: nothing to recover from
             ttr = f["time_to_recover_s"]
             rows.append(
                 _row(

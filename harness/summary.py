@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from harness.report.fmt import num
+from harness.report.fmt import num, recovery_text
 
 
 def _table(headers: list[str], rows: list[list[str]]) -> list[str]:
@@ -154,12 +154,7 @@ def render_summary(result: dict[str, Any]) -> str:
     rows = []
     for f in result["faults"]:
         target = f["target"] if isinstance(f["target"], str) else ",".join(f["target"])
-        if f["applied_at_s"] is None or f["reverted_at_s"] is None:
-            recover = "-"
-        elif f["censored"]:
-            recover = "never (censored)"
-        else:
-            recover = _v(f["time_to_recover_s"], "s")
+        recover = recovery_text(f)
         rows.append(
             [
                 f["id"],
@@ -333,9 +328,8 @@ def render_ci(result: dict[str, Any], run_dir: Path, exit_code: int) -> str:
         f"{_v(w['throughput_ops_s'])} ops/s, p95 {_v(w['p95_ms'], 'ms')}",
     ]
     for f in result["faults"]:
-        recovered = "never" if f["censored"] else _v(f["time_to_recover_s"], "s")
         lines.append(
-            f"fault {f['id']} {f['kind']}: recovered after {recovered}, "
+            f"fault {f['id']} {f['kind']}: recovery {recovery_text(f)}, "
             f"availability {_v(f['availability'])}"
         )
     failed = [f"check {n}: {c['verdict']}" for n, c in result["checks"].items()]

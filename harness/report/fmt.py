@@ -33,7 +33,10 @@ def recovered_at_s(fault: dict[str, Any]) -> float | None:
 
 
 def recovery_text(fault: dict[str, Any]) -> str:
-    """How the fault's recovery reads in a table: a time, ``never (censored)`` or ``-``."""
+    """How the fault's recovery reads in a table: a time, ``never (censored)``,
+    ``skipped (why)`` or ``-``."""
+    if fault.get("skipped"):
+        return f"skipped ({fault['skipped']})"
     if fault.get("applied_at_s") is None or fault.get("reverted_at_s") is None:
         return "-"
     if fault.get("censored"):

@@ -47,7 +47,9 @@ def _recovery_cases(r: dict[str, Any]) -> list[Case]:
         fid = str(f.get("id"))
         row = budgets.get(fid)
         limit = None if row is None else budget_s(row)
-        if f.get("censored"):
+        if f.get("skipped"):
+            observed = f"not applied: skipped {f['skipped']}"
+        elif f.get("censored"):
             observed = "never recovered (censored)"
         elif f.get("applied_at_s") is None or f.get("reverted_at_s") is None:
             observed = "not applied and reverted"

@@ -38,6 +38,8 @@ timeline:
   - {id: cut2, at: 4s, for: 1s, fault: network.down, target: redis}
 checks:
   integrity: {}
+slo:
+  time_to_recover_s_max: 10
 """
 
 
@@ -119,7 +121,15 @@ def test_go_after_a_pause_skip_and_notes_are_in_the_result(
     assert op.finish() in (0, 1), "".join(op.seen)
     result = _result(out)
     faults = {f["id"]: f for f in result["faults"]}
-    assert set(faults) == {"cut", "cut2"}  # skipped: neither applied nor reverted
+    assert [f["id"] for f in result["faults"]] == ["cut", "slow", "cut2"]
+    # The skipped fault is in the table, neither applied nor reverted, with no SLO row.
+    slow = faults["slow"]
+    assert slow["skipped"] == "by the operator"
+    assert slow["applied_at_s"] is None and slow["reverted_at_s"] is None
+    assert "skipped (by the operator)" in (out / "summary.md").read_text()
+    slo_rows = {row["name"] for row in result["slo"]}
+    assert {"time_to_recover_s[cut]", "time_to_recover_s[cut2]"} <= slo_rows
+    assert "time_to_recover_s[slow]" not in slo_rows
     assert faults["cut"]["applied_at_s"] >= 2.4
     assert 0.8 <= faults["cut"]["reverted_at_s"] - faults["cut"]["applied_at_s"] <= 1.6
     assert faults["cut2"]["applied_at_s"] >= 4.9
@@ -155,4 +165,10 @@ def test_abort_reverts_stops_the_lab_and_exits_130(
     assert result["status"] == "error"
     assert result["errors"][0] == "aborted by the operator at fault slow (network.latency)"
     assert [n["decision"] for n in result["operator_notes"]] == ["go", "abort"]
+    skipped = {f["id"]: f.get("skipped") for f in result["faults"]}
+    assert skipped == {
+        "cut": None,
+        "slow": "the operator aborted the run",
+        "cut2": "the run ended first",
+    }
     assert Journal(tmp_path / "state" / "journal.jsonl").state().faults == {}
