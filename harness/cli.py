@@ -8,7 +8,13 @@ from typing import Annotated, Any
 
 import typer
 
-from harness.cli_gameday import PrometheusPortOpt, gameday, live_observers
+from harness.cli_gameday import (
+    LabOpt,
+    PrometheusPortOpt,
+    gameday,
+    lab_for_run,
+    live_observers,
+)
 from harness.cli_report import (
     CiOpt,
     CompareLastOpt,
@@ -119,13 +125,7 @@ def chaos_run(
             help="Live status line (default: when stderr is a terminal).",
         ),
     ] = None,
-    lab: Annotated[
-        str,
-        typer.Option(
-            "--lab",
-            help="new: a lab of the run's own; attach: the running lab (`harness lab up`).",
-        ),
-    ] = "new",
+    lab: LabOpt = "new",
     allow_external: AllowExternal = False,
     duration: DurationOpt = None,
     users: UsersOpt = None,
@@ -137,24 +137,13 @@ def chaos_run(
     tolerance_throughput: TolThroughput = None,
 ) -> None:
     """Run a scenario on the local lab and write the run directory."""
-    from harness.errors import InvalidInput
     from harness.plan import preflight, render_plan
     from harness.regressions import with_flags
-    from harness.scenario import against_lab
 
     scenario = _load(file, duration, users)
     flags = tolerance_flags(tolerance_p95, tolerance_ttr, tolerance_throughput)
     with_flags(scenario.regressions, flags)  # a bad tolerance is said before anything starts
-    if lab not in ("new", "attach"):
-        raise InvalidInput(f"--lab: expected new or attach, got {lab!r}")
-    attached = None
-    if lab == "attach":
-        from harness.labctl import require_lab
-
-        attached = require_lab(_journal())
-        scenario = against_lab(
-            scenario, attached.specs, str(file), attached.lab_id, attached.backend
-        )
+    scenario, attached = lab_for_run(lab, scenario, file, _journal())
     if dry_run:
         typer.echo(render_plan(scenario))
         preflight(scenario, allow_external)

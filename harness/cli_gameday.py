@@ -1,5 +1,5 @@
 """``harness gameday RUNBOOK-or-SCENARIO``: a chaos run an operator steps through, and
-the ``--prometheus-port`` option it shares with ``harness chaos run``."""
+the ``--prometheus-port`` and ``--lab`` options it shares with ``harness chaos run``."""
 
 from __future__ import annotations
 
@@ -22,6 +22,32 @@ PrometheusPortOpt = Annotated[
         show_default=False,
     ),
 ]
+
+
+LabOpt = Annotated[
+    str,
+    typer.Option(
+        "--lab",
+        help="new: a lab of the run's own; attach: the running lab (`harness lab up`).",
+    ),
+]
+
+
+def lab_for_run(choice: str, scenario: Any, file: Path, journal: Any) -> tuple[Any, Any]:
+    """``--lab``: the scenario and None for a lab of the run's own; for ``attach`` the
+    running lab and the scenario checked against it (exit 2 naming what it lacks; exit 3
+    when no lab is up)."""
+    from harness.errors import InvalidInput
+
+    if choice == "new":
+        return scenario, None
+    if choice != "attach":
+        raise InvalidInput(f"--lab: expected new or attach, got {choice!r}")
+    from harness.labctl import require_lab
+    from harness.scenario import against_lab
+
+    lab = require_lab(journal)
+    return against_lab(scenario, lab.specs, str(file), lab.lab_id, lab.backend), lab
 
 
 def live_observers(port: int | None, scenario_name: str) -> tuple[Any, ...]:
@@ -57,6 +83,7 @@ def gameday(
         str,
         typer.Option("--max-wait", help="All the operator's waits together at most this long."),
     ] = "10m",
+    lab: LabOpt = "new",
     prometheus_port: PrometheusPortOpt = None,
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Print the plan and the questions; start nothing.")
@@ -70,12 +97,15 @@ def gameday(
 
     Answers are read from stdin, one a line. Exit codes as for `chaos run`; an abort
     (or no answer within --max-wait, or stdin closed) is 130 after heal."""
+    from harness.journal import Journal
     from harness.plan import preflight, render_plan
     from harness.scenario import load_scenario
 
     scenario_path, runbook = scenario_source(file)
     scenario = load_scenario(scenario_path)
     max_wait_s = positive_duration("--max-wait", max_wait)
+    journal = Journal(watchdog=True)
+    scenario, attached = lab_for_run(lab, scenario, scenario_path, journal)
     if dry_run:
         typer.echo(render_plan(scenario))
         for pf in scenario.phases()[0].faults:
@@ -85,7 +115,7 @@ def gameday(
         return
     preflight(scenario)
     observers = live_observers(prometheus_port, scenario.name)
-    _run(scenario, out, runbook, progress, max_wait_s, observers)
+    _run(scenario, out, runbook, progress, max_wait_s, observers, journal, attached)
 
 
 def _run(
@@ -95,9 +125,10 @@ def _run(
     progress: bool | None,
     max_wait_s: float,
     observers: tuple[Any, ...],
+    journal: Any,
+    attached: Any,
 ) -> None:
     from harness.gameday import OperatorGate, StreamConsole
-    from harness.journal import Journal
     from harness.progress import Progress
     from harness.runner import Hooks, default_run_dir, run_scenario
     from harness.summary import render_summary
@@ -109,13 +140,15 @@ def _run(
         scenario,
         run_dir,
         Progress(scenario.duration, progress),
-        Journal(watchdog=True),
+        journal,
+        attached,
         hooks=hooks,
     )
     if runbook is not None and run_dir.is_dir():
         shutil.copyfile(runbook, run_dir / "runbook.md")
     if outcome.result is None:
-        err(f"{outcome.errors[0]}: faults reverted, lab stopped; partial run in {run_dir}")
+        lab_now = "lab left up" if attached is not None else "lab stopped"
+        err(f"{outcome.errors[0]}: faults reverted, {lab_now}; partial run in {run_dir}")
         raise typer.Exit(outcome.exit_code)
     typer.echo(render_summary(outcome.result))
     raise typer.Exit(outcome.exit_code)

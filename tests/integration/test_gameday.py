@@ -16,7 +16,7 @@ import pytest
 
 from harness.journal import Journal
 
-from .support import REPO, write_scenario
+from .support import REPO, harness, write_scenario
 
 pytestmark = pytest.mark.services
 
@@ -46,7 +46,7 @@ slo:
 class Operator:
     """The gameday command in a subprocess, and a person at its prompts."""
 
-    def __init__(self, scenario: Path, out: Path, env: dict[str, str]) -> None:
+    def __init__(self, scenario: Path, out: Path, env: dict[str, str], *extra: str) -> None:
         self.proc = subprocess.Popen(
             [
                 sys.executable,
@@ -59,6 +59,7 @@ class Operator:
                 "--no-progress",
                 "--max-wait",
                 "60s",
+                *extra,
             ],
             cwd=REPO,
             env=env,
@@ -172,3 +173,29 @@ def test_abort_reverts_stops_the_lab_and_exits_130(
         "cut2": "the run ended first",
     }
     assert Journal(tmp_path / "state" / "journal.jsonl").state().faults == {}
+
+
+def test_a_game_day_on_a_running_lab_leaves_it_up(
+    harness_env: dict[str, str], tmp_path: Path, no_leftovers: None
+) -> None:
+    scenario = write_scenario(tmp_path / "gameday.yaml", SCENARIO)
+    up = harness(["lab", "up", "--scenario", str(scenario), "--json"], harness_env)
+    assert up.returncode == 0, up.stdout + up.stderr
+    lab_id = json.loads(up.stdout)["lab_id"]
+    try:
+        out = tmp_path / "run"
+        op = Operator(scenario, out, harness_env, "--lab", "attach")
+        for fault_id in ("cut", "slow", "cut2"):
+            op.expect(f"fault {fault_id} ")
+            op.say("g")
+        assert op.finish() in (0, 1), "".join(op.seen)
+        result = _result(out)
+        assert [f["applied_at_s"] is not None for f in result["faults"]] == [True] * 3
+        assert result["checks"]["integrity"]["lost"] == 0
+        # The lab the team brought up is still theirs, faults reverted.
+        status = harness(["lab", "status", "--json"], harness_env)
+        assert status.returncode == 0, status.stderr
+        assert json.loads(status.stdout)["lab_id"] == lab_id
+        assert Journal(tmp_path / "state" / "journal.jsonl").state().faults == {}
+    finally:
+        assert harness(["lab", "down"], harness_env).returncode == 0
