@@ -48,6 +48,23 @@ def test_the_workflow_runs_a_short_compose_scenario_in_ci_mode_and_uploads_its_d
     assert f"scripts/check_junit.py {out}/junit.xml" in runs
 
 
+def test_the_workflow_compares_with_the_last_passing_run_through_a_cached_index():
+    from harness.runindex import index_path
+
+    names = [s.get("uses", "").split("@")[0] or s.get("run", "") for s in steps()]
+    restore = names.index("actions/cache/restore")
+    save = names.index("actions/cache/save")
+    run = next(i for i, n in enumerate(names) if "harness chaos run" in n)
+    assert restore < run < save
+    restored, saved = steps()[restore], steps()[save]
+    index = str(index_path({}))  # where a run writes it with no HARNESS_INDEX set
+    assert restored["with"]["path"] == saved["with"]["path"] == index
+    assert restored["with"]["key"] == saved["with"]["key"]
+    assert saved["with"]["key"].startswith(restored["with"]["restore-keys"])
+    assert saved["if"] == "success()"  # a failing run never becomes the reference
+    assert "--compare-last" in harness_run(names[run])
+
+
 def test_the_workflow_names_existing_make_targets_scripts_and_the_images_it_pulls():
     runs = "\n".join(s.get("run", "") for s in steps())
     makefile = (REPO / "Makefile").read_text()
