@@ -194,8 +194,9 @@ def test_stop_restart_and_read_only_volume_on_a_snapshotting_container(
     # revert waits for Redis to answer).
     stop = faults["stopped"]
     rows = list(csv.DictReader((tmp_path / "run" / "timeseries.csv").read_text().splitlines()))
-    down = [r for r in rows if stop["applied_at_s"] + 0.2 <= float(r["t_s"]) < 4.9]
-    assert len(down) >= 10 and all(int(r["ok"]) == 0 for r in down), down
+    # (Redis acts on SIGTERM at its next cron tick, 100 ms or more on a busy machine.)
+    down = [r for r in rows if stop["applied_at_s"] + 0.5 <= float(r["t_s"]) < 4.9]
+    assert len(down) >= 5 and all(int(r["ok"]) == 0 for r in down), down
     for f in faults.values():
         assert f["time_to_recover_s"] is not None, f
     records = history(tmp_path / "run")

@@ -294,7 +294,9 @@ def test_io_error_fails_the_aof_fsync_with_eio_until_a_restart(tmp_path: Path) -
                 (target,) = f.revert_record()["targets"]
                 error = first_write_error(c, within_s=3)
             assert error == "MISCONF Errors writing to the AOF file: Input/output error"
-            assert "Fail to fsync the AOF file: Input/output error" in log_of(lab, "redis")
+            # Redis sets the failed state before it logs the failure.
+            logged = "Fail to fsync the AOF file: Input/output error"
+            wait_for(lambda: logged in log_of(lab, "redis"), 3, "the fsync failure in the log")
             # The revert switched every failure point off...
             assert fiu_points_enabled(target["fifo"], list(fiu.POINTS["sync"])) == []
             # ...but Redis 7.0 keeps a failed fsync failed: it refuses writes until restarted.
@@ -349,7 +351,9 @@ def test_slow_caps_the_fsynced_writes_of_appendfsync_always(tmp_path: Path) -> N
         root = blkio.hierarchy()
         assert pid is not None and root is not None
         home = blkio.cgroup_of(pid, root)
-        assert writes_per_s(c, 50) > 100
+        # Unthrottled, an fsync on the loop device takes a few ms (more while the disk is
+        # busy): well over three times the 10 writes/s cap below, either way.
+        assert writes_per_s(c, 50) > 35
         with applied(lab, "disk.slow", "redis", write_iops=10) as f:
             (entry,) = f.revert_record()["groups"]
             assert blkio.cgroup_of(pid, root) == Path(entry["group"])
@@ -357,7 +361,7 @@ def test_slow_caps_the_fsynced_writes_of_appendfsync_always(tmp_path: Path) -> N
             assert writes_per_s(c, 15) < 13
         assert not Path(entry["group"]).exists()
         assert blkio.cgroup_of(pid, root) == home
-        assert writes_per_s(c, 50) > 100
+        assert writes_per_s(c, 50) > 35
 
 
 def test_stopping_the_lab_removes_a_cgroup_a_slow_fault_left(tmp_path: Path) -> None:
@@ -432,11 +436,10 @@ def test_after_sigkill_of_the_harness_nothing_of_its_disk_faults_is_left_within_
             proc.send_signal(signal.SIGKILL)
         killed = time.monotonic()
 
-        def nothing_left() -> bool:
-            return not journal.state().labs and not journal.state().faults
-
-        wait_for(nothing_left, 5, "the watchdog to revert the faults and stop the lab")
+        wait_for(lambda: not journal.state().faults, 5, "the watchdog to revert the faults")
         assert time.monotonic() - killed < 5
+        # Then it stops the lab: four Redis servers one after another, four unmounts.
+        wait_for(lambda: not journal.state().labs, 15, "the watchdog to stop the lab")
         for lab_disk in lab.disks.values():
             assert_gone(lab_disk)
         assert not list(root.glob(f"{blkio.group_prefix(lab.lab_id)}*"))

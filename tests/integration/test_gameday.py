@@ -132,7 +132,8 @@ def test_go_after_a_pause_skip_and_notes_are_in_the_result(
     assert {"time_to_recover_s[cut]", "time_to_recover_s[cut2]"} <= slo_rows
     assert "time_to_recover_s[slow]" not in slo_rows
     assert faults["cut"]["applied_at_s"] >= 2.4
-    assert 0.8 <= faults["cut"]["reverted_at_s"] - faults["cut"]["applied_at_s"] <= 1.6
+    # `for: 1s` from the go; applied_at_s is when the apply (journal fsync included) ended.
+    assert 0.5 <= faults["cut"]["reverted_at_s"] - faults["cut"]["applied_at_s"] <= 2.0
     assert faults["cut2"]["applied_at_s"] >= 4.9
     assert result["duration_s"] >= 6.9  # the load lasted as long as the wait
     notes = result["operator_notes"]

@@ -125,9 +125,10 @@ def test_task_shares_match_their_weights_within_4_sigma(tiers_run: Path) -> None
 def test_constant_throughput_paces_each_user(tiers_run: Path) -> None:
     records = [r for r in history(tiers_run) if r.get("user_class") == "power" and "type" in r]
     per_user = Counter(r["process"] for r in records)
-    # 5 tasks per second per user over 4 s, less the spawn: about 20 each.
+    # 5 tasks per second per user over 4 s, less the spawn: about 20 each, never more
+    # (fewer when a busy machine makes the requests themselves slow).
     for process, count in per_user.items():
-        assert 14 <= count <= 23, (process, count)
+        assert 8 <= count <= 23, (process, count)
 
 
 MESSAGES = (

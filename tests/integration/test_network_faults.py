@@ -109,13 +109,16 @@ def test_bandwidth_caps_throughput_within_20_percent(lab: LocalLab) -> None:
     with client(svc) as c:
         c.set("big", payload)
     bandwidth = applied(lab, "network.bandwidth", rate_kb_s=1000, stream="downstream")
+    times = []
     with bandwidth, client(svc, 10) as c:
         c.ping()
-        start = time.monotonic()
-        assert c.get("big") == payload
-        elapsed = time.monotonic() - start
-    # 1,000,000 bytes at 1000 KB/s (Toxiproxy's KB is 1000 bytes) take 1 s.
-    assert 0.8 <= elapsed <= 1.2, elapsed
+        for _ in range(3):
+            start = time.monotonic()
+            assert c.get("big") == payload
+            times.append(time.monotonic() - start)
+    # 1,000,000 bytes at 1000 KB/s (Toxiproxy's KB is 1000 bytes) take 1 s. A busy
+    # machine only adds time, so the fastest of three transfers is the cap's measure.
+    assert 0.8 <= min(times) <= 1.2, times
 
 
 def test_limit_data_cuts_replies_off(lab: LocalLab) -> None:

@@ -105,7 +105,7 @@ def test_capacity_sweep_finds_the_knee_where_latency_starts(
     assert capacity["knee_users"] == 4 and capacity["safe_ceiling_users"] == 3
     # The steps really ran with their users, and nobody in the cooldowns.
     assert users_between(series, 1.5, 2.9) == {2}
-    assert users_between(series, 3.3, 3.9) == {0}
+    assert users_between(series, 3.5, 3.9) == {0}
     assert users_between(series, 9.5, 10.9) == {8}
 
 

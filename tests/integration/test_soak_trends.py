@@ -49,14 +49,15 @@ def test_latency_and_errors_growing_late_in_the_run_are_flagged_critical(
         # The run's t0 is on CLOCK_MONOTONIC, which this process shares.
         time.sleep(max(0.0, (record["t0_ns"] - time.monotonic_ns()) / 1e9 + WORSE_AT_S))
         toxiproxy = ToxiproxyClient.from_address(record["lab"]["toxiproxy"])
-        toxiproxy.add_toxic("redis", "late-slowness", "latency", "downstream", {"latency": 40})
+        toxiproxy.add_toxic("redis", "late-slowness", "latency", "downstream", {"latency": 100})
         upstream_redis(record).config_set("maxmemory", 1)
         stdout, stderr = run.communicate(timeout=120)
     assert run.returncode == 1, stdout + stderr
     trends = json.loads((out / "result.json").read_text())["checks"]["trends"]
     drift, errors = trends["p95_drift"], trends["error_rate"]
     assert drift["level"] == "critical" and drift["ratio"] >= 3, drift
-    assert drift["last_ms"] >= 40 > drift["first_ms"], drift
+    # 100 ms: far above what a busy machine adds to the first quarter's p95 on its own.
+    assert drift["last_ms"] >= 100 > drift["first_ms"], drift
     assert errors["level"] == "critical" and errors["increase"] > 0.05, errors
     assert errors["first"] < 0.01, errors
     assert {"p95_drift", "error_rate"} <= set(trends["critical"]), trends["critical"]

@@ -117,11 +117,13 @@ def test_the_sampler_writes_records_to_the_history_until_stopped(tmp_path, procs
     history.close()
     records = list(read_history(tmp_path / "history.jsonl"))
     assert len(records) == count, "a record was written after stop()"
-    assert 4 <= len(records) <= 8
+    assert 3 <= len(records) <= 8  # about 6 at 0.1 s; fewer when the machine is busy
     assert {r["op"] for r in records} == {"resources"}
     assert all(r["pid"] == proc.pid and r["rss_bytes"] > 1_000_000 for r in records)
     gaps = [(b["t"] - a["t"]) / 1e9 for a, b in itertools.pairwise(records)]
-    assert all(0.05 < gap < 0.3 for gap in gaps), gaps
+    # A fixed schedule: a late sample is followed by an early one, never by a drift.
+    assert all(0 < gap < 0.5 for gap in gaps), gaps
+    assert 0.05 < sum(gaps) / len(gaps) < 0.2, gaps
 
 
 def test_a_failing_probe_is_an_error_of_the_run_not_a_crash(tmp_path):
