@@ -232,8 +232,9 @@ def test_redis_disk_full_refuses_writes_with_enospc_and_recovers_by_itself(
     (full,) = result["faults"]
     assert full["availability"] < 0.5  # writes refused; the 10% of reads still served
     # Redis retries the failed AOF write once a second and takes writes again when it
-    # succeeds; the windows after it count as recovered within the scenario's SLO.
-    assert full["first_write_ok_after_revert_s"] < 1.5
+    # succeeds (its cron may run late on a busy machine); the windows after it count as
+    # recovered within the scenario's SLO.
+    assert full["first_write_ok_after_revert_s"] < 2.5
     assert full["time_to_recover_s"] is not None and full["time_to_recover_s"] < 5
     assert result["checks"]["integrity"]["lost"] == 0
     errors = {r["error"] for r in history(out) if r.get("op") == "set" and r["type"] == "fail"}
