@@ -321,7 +321,7 @@ def _run(
         if clock is not None and not ended:
             # Cut short (a signal, an abort, a failure): the load ran until now, and the
             # result's duration and rates are of that, not of the planned duration.
-            _guarded(errors, "closing the history", lambda: _cut_short(history, *clock))
+            _guarded(errors, "recording the end of the load", lambda: _cut_short(history, *clock))
         for observer in hooks.observers:
             _guarded(errors, "stopping live metrics", observer.stop)
         if sampler is not None:
