@@ -25,7 +25,14 @@ from harness.lab import blkio, disk, external, fiu, s3
 from harness.lab.base import Endpoint, ServiceHandle
 from harness.lab.common import LabBase
 from harness.lab.http_service import health_ok, httpapp_argv, start_order
-from harness.lab.procs import ManagedProcess, free_port, stop_strays, wait_until
+from harness.lab.procs import (
+    PORT_TAKEN,
+    ManagedProcess,
+    free_port,
+    on_a_free_port,
+    stop_strays,
+    wait_until,
+)
 from harness.lab.toxiproxy import ToxiproxyClient
 from harness.resources import ProcessProbe, lab_targets
 from harness.scenario import HttpServiceSpec, RedisServiceSpec, is_external
@@ -188,7 +195,9 @@ class LocalLab(LabBase):
             raise
 
     def _start_toxiproxy(self, binary: str) -> None:
-        port = free_port()
+        on_a_free_port(partial(self._start_toxiproxy_on, binary))
+
+    def _start_toxiproxy_on(self, binary: str, port: int) -> None:
         proc = ManagedProcess(
             name="toxiproxy",
             argv=[binary, "-host", LOOPBACK, "-port", str(port)],
@@ -199,11 +208,25 @@ class LocalLab(LabBase):
             env={"LOG_LEVEL": "error"},
         )
         self.toxiproxy_proc = proc
+        log = Path(proc.log_path)
+        start = log.stat().st_size if log.exists() else 0
         proc.start()
         self._journal()
         client = ToxiproxyClient(LOOPBACK, port, timeout_s=1.0)
+
+        def ready() -> bool:
+            # Toxiproxy keeps running when its API cannot bind: say so now, not at the
+            # deadline, and stop it.
+            with open(log, "rb") as f:
+                f.seek(start)
+                said = f.read().decode(errors="replace").strip()
+            if PORT_TAKEN in said.lower():
+                proc.stop(grace_s=1.0)
+                raise LabError(f"Toxiproxy server ({binary}) on {LOOPBACK}:{port}: {said}")
+            return bool(client.version())
+
         wait_until(
-            lambda: bool(client.version()),
+            ready,
             self.ready_deadline_s,
             f"Toxiproxy server ({binary}) on {LOOPBACK}:{port}",
             proc,
@@ -217,42 +240,50 @@ class LocalLab(LabBase):
         if spec.disk is not None:
             self._mount_disk(name, spec.disk)
         data_dir.mkdir(parents=True, exist_ok=True)
-        port = free_port()
         env_file = None
         options: dict[str, str] = {}
         if isinstance(spec, RedisServiceSpec):
-            argv = redis_argv(binaries["redis"], port, data_dir, spec.durability)
             what = "redis-server"
         elif isinstance(spec, HttpServiceSpec):
-            # Through Redis's proxy: network faults on redis reach the app's requests.
-            argv = httpapp_argv(LOOPBACK, port, self.services[spec.redis].client, spec.stream)
             options = {"redis": spec.redis, "stream": spec.stream}
             what = "the reference HTTP app"
         else:
             (data_dir / spec.bucket).mkdir(exist_ok=True)  # a bucket is a directory
             env_file = str(s3.make_credentials(self.root / f"{name}.credentials.json"))
-            argv = s3.versitygw_argv(binaries["s3"], LOOPBACK, port, data_dir)
             options = {"bucket": spec.bucket, "credentials": env_file, "region": s3.REGION}
             what = "versitygw"
-        fiu_prefix = self.disks[name].fiu_prefix if name in self.disks else None
-        if fiu_prefix is not None:
-            argv = fiu.wrap(argv, fiu_prefix, fiu.REDIS_ENV)
-        proc = ManagedProcess(
-            name=name,
-            argv=argv,
-            cwd=str(data_dir),
-            log_path=str(self.root / f"{name}.log"),
-            env_file=env_file,
-        )
-        self.processes[name] = proc
-        proc.start()
-        self._journal()
-        wait_until(
-            lambda: service_ready(spec.kind, LOOPBACK, port),
-            self.ready_deadline_s,
-            f"service '{name}' ({what} on {LOOPBACK}:{port})",
-            proc,
-        )
+
+        def start_on(port: int) -> int:
+            if isinstance(spec, RedisServiceSpec):
+                argv = redis_argv(binaries["redis"], port, data_dir, spec.durability)
+            elif isinstance(spec, HttpServiceSpec):
+                # Through Redis's proxy: network faults on redis reach the app's requests.
+                redis_at = self.services[spec.redis].client
+                argv = httpapp_argv(LOOPBACK, port, redis_at, spec.stream)
+            else:
+                argv = s3.versitygw_argv(binaries["s3"], LOOPBACK, port, data_dir)
+            fiu_prefix = self.disks[name].fiu_prefix if name in self.disks else None
+            if fiu_prefix is not None:
+                argv = fiu.wrap(argv, fiu_prefix, fiu.REDIS_ENV)
+            proc = ManagedProcess(
+                name=name,
+                argv=argv,
+                cwd=str(data_dir),
+                log_path=str(self.root / f"{name}.log"),
+                env_file=env_file,
+            )
+            self.processes[name] = proc
+            proc.start()
+            self._journal()
+            wait_until(
+                lambda: service_ready(spec.kind, LOOPBACK, port),
+                self.ready_deadline_s,
+                f"service '{name}' ({what} on {LOOPBACK}:{port})",
+                proc,
+            )
+            return port
+
+        port = on_a_free_port(start_on)
         listen = self._create_proxy(name, f"{LOOPBACK}:{port}")
         self.services[name] = ServiceHandle(
             name=name,

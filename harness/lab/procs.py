@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import psutil
 
@@ -308,6 +308,24 @@ def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind((host, 0))
         return int(sock.getsockname()[1])
+
+
+T = TypeVar("T")
+PORT_ATTEMPTS = 3
+PORT_TAKEN = "address already in use"  # EADDRINUSE, as servers word it (any case)
+
+
+def on_a_free_port(start: Callable[[int], T], attempts: int = PORT_ATTEMPTS) -> T:
+    """``start(port)`` on a port that was free a moment ago, and again on another one when
+    the server could not bind it: taken in between by another listener or as a client's
+    ephemeral port. ``start`` raises ``LabError`` with the server's log in its message."""
+    for attempt in range(1, attempts + 1):
+        try:
+            return start(free_port())
+        except LabError as exc:
+            if attempt == attempts or PORT_TAKEN not in str(exc).lower():
+                raise
+    raise AssertionError("unreachable")
 
 
 def wait_until(
