@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import time
 import uuid
-from dataclasses import dataclass
 from pathlib import Path
 
 from common import (
@@ -28,6 +27,7 @@ from common import (
     steady_window,
     table,
 )
+from throughput import FULL, QUICK, TAIL_S, Shape
 
 from harness.history import HISTORY_FILE
 from harness.lab.local import LocalLab
@@ -38,19 +38,7 @@ from harness.workloads.params import RedisKVParams
 
 USERS = 20
 SPAWN_RATE = 100.0
-TAIL_S = 0.3
 COUNTS = (1, 2)
-
-
-@dataclass(frozen=True)
-class Shape:
-    repetitions: int
-    duration_s: float
-    warmup_s: float
-
-
-FULL = Shape(repetitions=3, duration_s=8.0, warmup_s=2.0)
-QUICK = Shape(repetitions=1, duration_s=5.0, warmup_s=1.5)
 
 
 def measure(lab: LocalLab, run_dir: Path, processes: int, shape: Shape) -> SteadyWindow:

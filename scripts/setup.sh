@@ -6,10 +6,8 @@ set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
 
-TOXIPROXY_VERSION="v2.12.0"
-TOXIPROXY_MODULE="github.com/Shopify/toxiproxy/v2/cmd/server"
-VERSITYGW_VERSION="v1.7.0"
-VERSITYGW_MODULE="github.com/versity/versitygw/cmd/versitygw"
+# shellcheck source=scripts/versions.sh
+. "$root/scripts/versions.sh"
 VENV="$root/.venv"
 BIN="$root/.bin"
 PYTHON="${PYTHON:-python3}"

@@ -15,8 +15,8 @@ set -euo pipefail
 
 here="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
-TOXIPROXY_VERSION="v2.12.0"
-VERSITYGW_VERSION="v1.7.0"
+# shellcheck source=scripts/versions.sh
+. "$root/scripts/versions.sh"
 DEBIAN_SUITE="bookworm"
 DEBIAN_MIRROR="${DEBIAN_MIRROR:-}"
 CACHE="${HARNESS_IMAGE_CACHE:-$root/.bin/images}"
@@ -80,7 +80,7 @@ binary() {
 tag="chaos-harness/toxiproxy:${TOXIPROXY_VERSION#v}"
 if ! have "$tag" "$here/toxiproxy/Dockerfile"; then
     mkdir -p "$ctx/toxiproxy"
-    cp "$(binary server github.com/Shopify/toxiproxy/v2/cmd/server "$TOXIPROXY_VERSION")" "$ctx/toxiproxy/server"
+    cp "$(binary server "$TOXIPROXY_MODULE" "$TOXIPROXY_VERSION")" "$ctx/toxiproxy/server"
     cp "$(binary cli github.com/Shopify/toxiproxy/v2/cmd/cli "$TOXIPROXY_VERSION")" "$ctx/toxiproxy/cli"
     cp "$here/toxiproxy/Dockerfile" "$ctx/toxiproxy/"
     build "$tag" "$ctx/toxiproxy" "$here/toxiproxy/Dockerfile"
@@ -95,7 +95,7 @@ if ! have "$tag" "$here/versitygw/Dockerfile"; then
     fi
     busybox=/bin/busybox
     mkdir -p "$ctx/versitygw"
-    cp "$(binary versitygw github.com/versity/versitygw/cmd/versitygw "$VERSITYGW_VERSION")" "$ctx/versitygw/versitygw"
+    cp "$(binary versitygw "$VERSITYGW_MODULE" "$VERSITYGW_VERSION")" "$ctx/versitygw/versitygw"
     cp "$here/versitygw/Dockerfile" "$ctx/versitygw/"
     cp "$busybox" "$ctx/versitygw/busybox"
     build "$tag" "$ctx/versitygw" "$here/versitygw/Dockerfile"
